@@ -1,0 +1,58 @@
+"""Switchboard: an OpenAI-compatible relay that records every call.
+
+`create_app()` is the application factory; nothing runs at import.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import api
+from .config import Settings, load_settings
+from .db import Database
+from .errors import register_error_handlers
+from .health import health
+from .keys import KeyStore
+from .ledger import Ledger, Sweeper
+from .relay import Relay, build_transports
+from .services import Services
+
+UPSTREAM_POOL_SIZE = 256
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from `settings` (default: the configuration file or built-in defaults)."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    configure(app, settings)
+    register_services(app, settings)
+    register_blueprints(app)
+    register_error_handlers(app)
+    return app
+
+
+def configure(app: Flask, settings: Settings) -> None:
+    # Werkzeug refuses larger bodies with 413 before reading them whole.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+
+def register_services(app: Flask, settings: Settings) -> None:
+    db = Database(settings.database_url)
+    ledger = Ledger(db)
+    transports = build_transports(settings, UPSTREAM_POOL_SIZE)
+    app.extensions["switchboard"] = Services(
+        settings=settings,
+        db=db,
+        ledger=ledger,
+        keys=KeyStore(db, settings.key_cache_seconds),
+        relay=Relay(settings, ledger, transports),
+        transports=transports,
+        sweeper=Sweeper(ledger, settings.sweep_interval, settings.stale_after),
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    api.init_app(app)
+    app.register_blueprint(health)

@@ -1,0 +1,167 @@
+"""The OpenAI-compatible routes, served under /v1 and, as an alias, /openai/v1 (SPEC 1).
+
+Views parse, call one service, and return. Every call to these routes gets one ledger row:
+calls that are answered here are recorded by `record_unforwarded` after the response is built;
+forwarded calls are recorded by the relay.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+
+from .errors import ApiError, invalid_request, outcome_for_status, unauthorized
+from .keys import ClientKey
+from .ledger import Call, Outcome
+from .models import utcnow
+from .relay import JSONAnswer, StreamAnswer
+from .schemas import ChatCompletionRequestSchema, first_error
+from .services import services
+
+API_PREFIXES = ("/v1/", "/openai/v1/")
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+_CHAT_SCHEMA = ChatCompletionRequestSchema()
+STARTED = int(time.time())
+
+v1 = Blueprint("v1", __name__)
+
+
+def _is_api_call() -> bool:
+    return request.path.startswith(API_PREFIXES) or request.path in ("/v1", "/openai/v1")
+
+
+def begin_call() -> None:
+    """Before every /v1 request: open the call's record (in memory) with its request id."""
+    if not _is_api_call():
+        return
+    given = request.headers.get("X-Request-Id", "")
+    endpoint = request.path.removeprefix("/openai")
+    g.call = Call(
+        endpoint=endpoint,
+        request_id=given if _REQUEST_ID.match(given) else None,
+        client_ip=request.remote_addr,
+    )
+
+
+def record_unforwarded(response: Response) -> Response:
+    """After every /v1 request: add the id headers; write the row unless the relay owns it."""
+    call: Call | None = g.get("call")
+    if call is None:
+        return response
+    response.headers["x-request-id"] = call.request_id or call.id
+    if call.provider:
+        response.headers["x-switchboard-provider"] = call.provider
+    if g.get("streaming") or call.recorded:
+        return response
+    status = response.status_code
+    error = None
+    if status >= 400:
+        payload = response.get_json(silent=True) if response.is_json else None
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            error = str(payload["error"].get("message"))[:500]
+    services().ledger.finish(call, Outcome(outcome_for_status(status), status, error=error))
+    return response
+
+
+def authenticate(call: Call) -> ClientKey:
+    """The calling key from `Authorization: Bearer`; raises 401 for anything else."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise unauthorized(
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'."
+        )
+    key = services().keys.authenticate(secret)
+    if key is None:
+        raise unauthorized("Incorrect API key provided.")
+    call.key_id, call.key_name, call.user, call.team = key.id, key.name, key.user, key.team
+    if key.revoked:
+        raise unauthorized("This API key has been revoked.")
+    if not key.usable(utcnow()):
+        raise unauthorized("This API key has expired.")
+    return key
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; raises 400 for a wrong content type or malformed JSON."""
+    if request.mimetype != "application/json":
+        raise invalid_request("Content-Type must be application/json.")
+    try:
+        body = json.loads(request.get_data(cache=False))
+    except ValueError as exc:
+        raise invalid_request(
+            "We could not parse the JSON body of your request. Expected a JSON object."
+        ) from exc
+    if not isinstance(body, dict):
+        raise invalid_request("The request body must be a JSON object.")
+    return body
+
+
+def validate_chat(body: dict[str, Any]) -> None:
+    errors = _CHAT_SCHEMA.validate(body)
+    if errors:
+        param, message = first_error(errors)
+        raise invalid_request(f"Invalid value for '{param}': {message}", param=param)
+
+
+@v1.post("/chat/completions")
+def create_chat_completion() -> Response:
+    call: Call = g.call
+    key = authenticate(call)
+    body = json_body()
+    if isinstance(body.get("model"), str):
+        call.model = body["model"]
+    validate_chat(body)
+    answer = services().relay.relay_chat(call, body, key)
+    return _to_response(answer)
+
+
+def _to_response(answer: JSONAnswer | StreamAnswer) -> Response:
+    if isinstance(answer, StreamAnswer):
+        g.streaming = True
+        return Response(
+            answer.events,
+            status=200,
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    return Response(answer.body, status=answer.status, headers=answer.headers)
+
+
+def _model_object(name: str) -> dict[str, Any]:
+    model = services().settings.models[name]
+    return {"id": name, "object": "model", "created": model.created or STARTED,
+            "owned_by": model.provider}
+
+
+@v1.get("/models")
+def list_models() -> Response:
+    key = authenticate(g.call)
+    names = [n for n in services().settings.models if key.allows(n)]
+    return jsonify({"object": "list", "data": [_model_object(n) for n in names]})
+
+
+@v1.get("/models/<path:model>")
+def get_model(model: str) -> Response:
+    key = authenticate(g.call)
+    g.call.model = model
+    if model not in services().settings.models or not key.allows(model):
+        raise ApiError(
+            404,
+            f"The model '{model}' does not exist or you do not have access to it.",
+            code="model_not_found",
+            param="model",
+        )
+    return jsonify(_model_object(model))
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(begin_call)
+    app.after_request(record_unforwarded)
+    app.register_blueprint(v1, url_prefix="/v1")
+    app.register_blueprint(v1, url_prefix="/openai/v1", name="openai_v1")

@@ -1,0 +1,31 @@
+"""Liveness and readiness probes (SPEC 6)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify
+
+from .errors import ApiError
+from .services import services
+
+log = logging.getLogger("switchboard")
+health = Blueprint("health", __name__)
+
+
+@health.get("/healthz")
+def healthz() -> Response:
+    """The process is alive and answering."""
+    return jsonify({"status": "ok"})
+
+
+@health.get("/readyz")
+def readyz() -> Response:
+    """The database answers; 503 otherwise."""
+    try:
+        services().db.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        raise ApiError(503, "The database is not reachable.", "server_error",
+                       "database_unavailable") from exc
+    return jsonify({"status": "ready", "database": "ok"})

@@ -1,0 +1,177 @@
+"""Client keys: created and shown once, stored as a SHA-256, checked on every call.
+
+A lookup is cached per process for `key_cache_seconds` (2 s by default), so a revocation or an
+expiry takes effect on every worker within that bound (SPEC 3 allows 5 s). Unknown keys are never
+cached, so a key works the moment it is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from .db import Database
+from .models import ApiKey, utcnow
+
+KEY_PREFIX = "sb-"
+
+
+class KeyError_(Exception):
+    """A key operation named a key that does not exist or a name already taken."""
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    """What the request path needs to know about the calling key."""
+
+    id: str
+    name: str
+    user: str | None
+    team: str | None
+    models: frozenset[str]
+    expires_at: datetime | None
+    revoked: bool
+
+    def allows(self, model: str) -> bool:
+        return not self.models or model in self.models
+
+    def usable(self, now: datetime) -> bool:
+        return not self.revoked and (self.expires_at is None or self.expires_at > now)
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    """`sb-` and 43 URL-safe characters (256 random bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _client_key(row: Any) -> ClientKey:
+    return ClientKey(
+        id=row["id"],
+        name=row["name"],
+        user=row["user"],
+        team=row["team"],
+        models=frozenset(m for m in (row["models"] or "").split(",") if m),
+        expires_at=row["expires_at"],
+        revoked=bool(row["revoked"]),
+    )
+
+
+class KeyStore:
+    """Creates, lists and revokes keys; authenticates secrets with a short cache."""
+
+    def __init__(self, db: Database, cache_seconds: float = 2.0) -> None:
+        self.db = db
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, ClientKey]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, secret: str) -> ClientKey | None:
+        """The key for `secret` if it exists (revoked and expired keys included), else None."""
+        digest = hash_key(secret)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit and hit[0] > now:
+            return hit[1]
+        with self.db.read() as conn:
+            row = (
+                conn.execute(select(ApiKey.__table__).where(ApiKey.key_hash == digest))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        key = _client_key(row)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now + self.cache_seconds, key)
+        return key
+
+    def create(
+        self,
+        name: str,
+        user: str | None = None,
+        team: str | None = None,
+        models: list[str] | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        budget_usd: float | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[dict[str, Any], str]:
+        """Store a new key; returns (its public fields, the secret shown this once)."""
+        secret = new_secret()
+        row = {
+            "id": "key_" + uuid.uuid4().hex[:24],
+            "name": name,
+            "key_hash": hash_key(secret),
+            "prefix": secret[:10],
+            "user": user,
+            "team": team,
+            "models": ",".join(models or []),
+            "rpm": rpm,
+            "tpm": tpm,
+            "budget_usd": budget_usd,
+            "expires_at": expires_at,
+            "revoked": False,
+            "created_at": utcnow(),
+        }
+        with self.db.read() as conn:
+            taken = conn.execute(select(ApiKey.id).where(ApiKey.name == name)).first()
+        if taken:
+            raise KeyError_(f"a key named {name!r} already exists")
+        with self.db.write() as conn:
+            conn.execute(ApiKey.__table__.insert().values(**row))
+        return public_fields(row), secret
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(ApiKey.__table__).order_by(ApiKey.created_at)).mappings()
+            return [public_fields(dict(r)) for r in rows]
+
+    def revoke(self, name_or_id: str) -> dict[str, Any]:
+        """Revoke the key with this name or id; raises `KeyError_` when there is none."""
+        match = or_(ApiKey.id == name_or_id, ApiKey.name == name_or_id)
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(ApiKey).where(match).values(revoked=True, revoked_at=utcnow())
+            )
+            if result.rowcount == 0:
+                raise KeyError_(f"no key with name or id {name_or_id!r}")
+            row = conn.execute(select(ApiKey.__table__).where(match)).mappings().one()
+        with self._lock:
+            self._cache.clear()
+        return public_fields(dict(row))
+
+
+def public_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """A key as shown by `keys list` and the admin API: never the hash or the secret."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() + "Z" if value else None
+
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "prefix": row["prefix"],
+        "user": row["user"],
+        "team": row["team"],
+        "models": [m for m in (row["models"] or "").split(",") if m],
+        "rpm": row["rpm"],
+        "tpm": row["tpm"],
+        "budget_usd": row["budget_usd"],
+        "expires_at": iso(row["expires_at"]),
+        "revoked": bool(row["revoked"]),
+        "created_at": iso(row["created_at"]),
+    }

@@ -1,0 +1,337 @@
+"""The audit trail (SPEC 4): one honest row per call, whatever fails around it.
+
+A forwarded call's row is inserted `in_progress` before the upstream sees the request and
+updated once when the call ends. A call that is answered without forwarding (rejected, or a
+models listing) is inserted once, complete. Rows whose worker died are marked `interrupted` by
+the gunicorn master as soon as it reaps the worker, and by a sweep at start-up and every
+`sweep_interval` seconds for rows whose worker stopped sending heartbeats.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, not_, or_, select, update
+
+from .config import Model
+from .db import Database
+from .models import CallRecord, WorkerHeartbeat, utcnow
+
+log = logging.getLogger("switchboard.ledger")
+
+calls = CallRecord.__table__
+workers = WorkerHeartbeat.__table__
+
+HOST = socket.gethostname()
+
+
+def worker_tag(pid: int | None = None, parent: int | None = None) -> str:
+    """Identifies a serving process: host, gunicorn master pid, worker pid."""
+    return f"{HOST}:{parent if parent is not None else os.getppid()}:{pid or os.getpid()}"
+
+
+def new_call_id() -> str:
+    """Time-ordered unique id: 12 hex digits of milliseconds, then 16 random hex digits."""
+    return f"call_{int(time.time() * 1000):012x}{uuid.uuid4().hex[:16]}"
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    source: str = "absent"
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def usage_from_upstream(usage: Any) -> Usage | None:
+    """Read an OpenAI `usage` object (also `input_tokens`/`output_tokens`); None if unusable."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = _int(usage.get("prompt_tokens"))
+    if prompt is None:
+        prompt = _int(usage.get("input_tokens"))
+    completion = _int(usage.get("completion_tokens"))
+    if completion is None:
+        completion = _int(usage.get("output_tokens"))
+    if prompt is None and completion is None:
+        return None
+    total = _int(usage.get("total_tokens"))
+    if total is None and prompt is not None and completion is not None:
+        total = prompt + completion
+    prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+    completion_details = usage.get("completion_tokens_details") or usage.get(
+        "output_tokens_details"
+    )
+    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
+    reasoning = (
+        _int(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, dict)
+        else None
+    )
+    return Usage(prompt, completion, total, cached, reasoning, "upstream")
+
+
+def estimate_tokens(text_chars: int) -> int:
+    """A rough count (4 characters a token), used only where the upstream reported none."""
+    return max(1, (text_chars + 3) // 4) if text_chars else 0
+
+
+def prompt_chars(body: dict[str, Any]) -> int:
+    """Characters of text in the request's messages, for an estimate."""
+    total = 0
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            total += len(content) + 16
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    total += len(part["text"])
+            total += 16
+    return total
+
+
+def cost_of(usage: Usage, model: Model | None) -> float | None:
+    """USD from the model's per-million prices; None when the tokens are unknown."""
+    if model is None or (usage.prompt_tokens is None and usage.completion_tokens is None):
+        return None
+    prompt = usage.prompt_tokens or 0
+    completion = usage.completion_tokens or 0
+    return round((prompt * model.input_price + completion * model.output_price) / 1_000_000, 10)
+
+
+@dataclass
+class Call:
+    """Everything known about one call while it runs; becomes one ledger row."""
+
+    endpoint: str
+    request_id: str | None = None
+    client_ip: str | None = None
+    id: str = field(default_factory=new_call_id)
+    created_at: datetime = field(default_factory=utcnow)
+    started: float = field(default_factory=time.perf_counter)
+    key_id: str | None = None
+    key_name: str | None = None
+    user: str | None = None
+    team: str | None = None
+    model: str | None = None
+    upstream_model: str | None = None
+    provider: str | None = None
+    stream: bool = False
+    attempts: int = 0
+    opened: bool = False  # an in_progress row exists
+    recorded: bool = False  # the final row is written
+
+    def __post_init__(self) -> None:
+        if not self.request_id:
+            self.request_id = self.id
+
+    def elapsed_ms(self) -> int:
+        return int((time.perf_counter() - self.started) * 1000)
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "request_id": self.request_id,
+            "created_at": self.created_at,
+            "key_id": self.key_id,
+            "key_name": self.key_name,
+            "user": self.user,
+            "team": self.team,
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "upstream_model": self.upstream_model,
+            "provider": self.provider,
+            "stream": self.stream,
+            "client_ip": self.client_ip,
+        }
+
+
+@dataclass
+class Outcome:
+    """How a call ended."""
+
+    outcome: str
+    status_code: int | None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = None
+    error: str | None = None
+    ttft_ms: int | None = None
+    latency_ms: int | None = None
+
+    def columns(self) -> dict[str, Any]:
+        u = self.usage
+        return {
+            "outcome": self.outcome,
+            "status_code": self.status_code,
+            "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.completion_tokens,
+            "total_tokens": u.total_tokens,
+            "cached_tokens": u.cached_tokens,
+            "reasoning_tokens": u.reasoning_tokens,
+            "usage_source": u.source,
+            "cost_usd": self.cost_usd,
+            "error": self.error[:2000] if self.error else None,
+            "ttft_ms": self.ttft_ms,
+            "latency_ms": self.latency_ms,
+        }
+
+
+class Ledger:
+    """Writes call rows. Every method is one short transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._tag: str | None = None
+
+    @property
+    def tag(self) -> str:
+        # Computed lazily: the gunicorn master forks workers after the app may exist.
+        if self._tag is None or not self._tag.endswith(f":{os.getpid()}"):
+            self._tag = worker_tag()
+        return self._tag
+
+    def open(self, call: Call) -> None:
+        """Insert the call's row as `in_progress` (before the upstream sees the request)."""
+        row = call.identity() | {"outcome": "in_progress", "attempts": call.attempts,
+                                 "usage_source": "absent", "worker": self.tag}
+        with self.db.write() as conn:
+            conn.execute(insert(calls).values(**row))
+        call.opened = True
+
+    def finish(self, call: Call, result: Outcome) -> None:
+        """Write the call's final state: update its open row, or insert it complete."""
+        if call.recorded:
+            return
+        if result.latency_ms is None:
+            result.latency_ms = call.elapsed_ms()
+        values = call.identity() | result.columns() | {
+            "attempts": call.attempts,
+            "completed_at": utcnow(),
+            "worker": None,
+        }
+        with self.db.write() as conn:
+            if call.opened:
+                values.pop("id")
+                values.pop("created_at")
+                conn.execute(update(calls).where(calls.c.id == call.id).values(**values))
+            else:
+                conn.execute(insert(calls).values(**values))
+        call.recorded = True
+
+    # ---- interrupted calls --------------------------------------------------------------
+
+    def interrupt_worker(self, tag: str) -> int:
+        """Mark the open rows of the process `tag` (known dead) as interrupted."""
+        return self._interrupt(calls.c.worker == tag, f"worker {tag} exited mid-call")
+
+    def interrupt_dead_masters(self, alive: Any = None) -> int:
+        """At start-up: open rows of this host whose gunicorn master no longer runs."""
+        alive = alive or _pid_alive
+        with self.db.read() as conn:
+            tags = conn.execute(
+                select(calls.c.worker).where(calls.c.outcome == "in_progress").distinct()
+            ).scalars().all()
+        dead = [t for t in tags if t and _tag_host(t) == HOST and not alive(_tag_master(t))]
+        return sum(self.interrupt_worker(t) for t in dead)
+
+    def heartbeat(self) -> None:
+        now = utcnow()
+        with self.db.write() as conn:
+            done = conn.execute(
+                update(workers).where(workers.c.id == self.tag).values(last_seen=now)
+            )
+            if done.rowcount == 0:
+                conn.execute(
+                    insert(workers).values(id=self.tag, host=HOST, started_at=now, last_seen=now)
+                )
+
+    def sweep(self, stale_after: float) -> int:
+        """Mark open rows whose worker sent no heartbeat for `stale_after` seconds."""
+        cutoff = utcnow() - timedelta(seconds=stale_after)
+        live = select(workers.c.id).where(workers.c.last_seen >= cutoff)
+        stale = and_(
+            calls.c.created_at < cutoff,
+            or_(calls.c.worker.is_(None), not_(calls.c.worker.in_(live))),
+        )
+        marked = self._interrupt(stale, "worker stopped sending heartbeats mid-call")
+        with self.db.write() as conn:
+            conn.execute(delete(workers).where(workers.c.last_seen < cutoff - timedelta(days=1)))
+        return marked
+
+    def _interrupt(self, where: Any, reason: str) -> int:
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(calls)
+                .where(and_(calls.c.outcome == "in_progress", where))
+                .values(outcome="interrupted", error=reason, completed_at=utcnow(), worker=None)
+            )
+        if result.rowcount:
+            log.warning("marked %d in-progress call(s) interrupted: %s", result.rowcount, reason)
+        return int(result.rowcount or 0)
+
+
+def _tag_host(tag: str) -> str:
+    return tag.rsplit(":", 2)[0]
+
+
+def _tag_master(tag: str) -> int:
+    try:
+        return int(tag.rsplit(":", 2)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Sweeper:
+    """A daemon thread per worker: heartbeat, then sweep, every `interval` seconds."""
+
+    def __init__(self, ledger: Ledger, interval: float, stale_after: float) -> None:
+        self.ledger = ledger
+        self.interval = interval
+        self.stale_after = stale_after
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="ledger-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.ledger.heartbeat()
+                self.ledger.sweep(self.stale_after)
+            except Exception:  # noqa: BLE001 - the sweeper must outlive a database outage
+                log.exception("ledger sweep failed")
+            self._stop.wait(self.interval)

@@ -1,0 +1,102 @@
+"""Database tables: client keys, the call ledger and worker heartbeats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: every timestamp in the database is UTC without a zone."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    """A Switchboard client key. The secret itself is never stored, only its SHA-256."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(20))
+    user: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
+    # Comma-separated model names; empty means every configured model.
+    models: Mapped[str] = mapped_column(Text, default="")
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    budget_usd: Mapped[float | None] = mapped_column(Float)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CallRecord(Base):
+    """One row per call to /v1/* (SPEC 4). Written `in_progress` before forwarding."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    key_name: Mapped[str | None] = mapped_column(String(200))
+    user: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
+    endpoint: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    upstream_model: Mapped[str | None] = mapped_column(String(200))
+    provider: Mapped[str | None] = mapped_column(String(200))
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(32))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    total_tokens: Mapped[int | None] = mapped_column(Integer)
+    cached_tokens: Mapped[int | None] = mapped_column(Integer)
+    reasoning_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    ttft_ms: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    usage_source: Mapped[str] = mapped_column(String(16), default="absent")
+    # The process that owns an in_progress row: "host:master_pid:worker_pid".
+    worker: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_calls_created_at", "created_at"),
+        Index("ix_calls_key_id_created_at", "key_id", "created_at"),
+        Index("ix_calls_outcome", "outcome"),
+        Index("ix_calls_model_created_at", "model", "created_at"),
+    )
+
+
+class WorkerHeartbeat(Base):
+    """A serving process and when it last proved alive; backs the interrupted-call sweep."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# The ledger's public field names, in the order SPEC 4 lists them (JSON, CSV and table output).
+CALL_FIELDS = (
+    "id", "request_id", "created_at", "key_id", "key_name", "user", "team", "endpoint",
+    "model", "upstream_model", "provider", "stream", "status_code", "outcome",
+    "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
+    "cost_usd", "latency_ms", "ttft_ms", "attempts", "error", "client_ip", "usage_source",
+)  # fmt: skip
