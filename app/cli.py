@@ -220,3 +220,7 @@ def calls_command(limit: int, key: str | None, model: str | None, outcome: str |
         raise click.UsageError(str(exc)) from exc
     fields = reports.CALL_TABLE_FIELDS if fmt == "table" else CALL_FIELDS
     click.echo(reports.render(rows, fields, fmt))
+
+
+if __name__ == "__main__":
+    main()

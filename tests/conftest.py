@@ -1,0 +1,355 @@
+"""Shared fixtures: a real fake upstream, a real database per test, the app, real gunicorn.
+
+The database is SQLite (a fresh file per test) unless SWITCHBOARD_DATABASE_URL names a
+PostgreSQL server: then a fresh database is created on it for the session, emptied before each
+test, and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.config import Settings, parse_settings
+from app.db import upgrade
+from tests.fake_upstream import FakeUpstream
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_URL = os.environ.get("SWITCHBOARD_DATABASE_URL", "")
+USE_POSTGRES = BASE_URL.startswith("postgresql")
+TABLES = ("calls", "api_keys", "workers")
+UPSTREAM_SECRET = "sk-upstream-secret-DO-NOT-LEAK-123"
+
+# configured model -> the fake upstream behaviour (tests/fake_upstream.py BEHAVIOURS)
+FAKE_MODELS = {
+    "gpt-4o-mini": "echo",
+    "gpt-4.1": "echo",
+    "gpt-4o": "echo",
+    "gpt-4": "echo",
+    "gpt-5.4": "echo",
+    "slow": "slow-stream",
+    "drop": "drop-stream",
+    "long": "long-stream",
+    "bad-request": "error-400",
+    "broken": "error-500",
+    "no-usage": "no-usage",
+    "detailed": "detailed-usage",
+    "not-json": "not-json",
+}
+
+
+def switchboard_config(upstream_url: str, database_url: str) -> dict[str, Any]:
+    """The configuration document the tests run Switchboard with."""
+    models = [
+        {"name": name, "provider": "fake", "upstream_model": upstream,
+         "input_price": 0.15, "output_price": 0.60}
+        for name, upstream in FAKE_MODELS.items()
+    ]  # fmt: skip
+    models[list(FAKE_MODELS).index("detailed")] |= {"input_price": 1.0, "output_price": 2.0}
+    models.append({"name": "mock", "provider": "mock"})
+    models.append({"name": "unreachable", "provider": "dead"})
+    return {
+        "database": {"url": database_url},
+        "providers": [
+            {"name": "fake", "kind": "openai", "base_url": upstream_url,
+             "api_key": UPSTREAM_SECRET, "read_timeout": 5},
+            {"name": "mock", "kind": "mock"},
+            {"name": "dead", "kind": "openai", "base_url": "http://127.0.0.1:9/v1",
+             "connect_timeout": 2},
+        ],
+        "models": models,
+    }  # fmt: skip
+
+
+def to_toml(config: dict[str, Any]) -> str:
+    """Just enough TOML for `test_config` documents."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(i) for i in v) + "]"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = []
+    for section, body in config.items():
+        if isinstance(body, dict):
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {value(v)}" for k, v in body.items()]
+        else:
+            for item in body:
+                lines.append(f"[[{section}]]")
+                lines += [f"{k} = {value(v)}" for k, v in item.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---- databases --------------------------------------------------------------------------
+
+
+class DatabaseFactory:
+    """Makes fresh, migrated databases: SQLite files, or databases on the PostgreSQL server."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.created: list[str] = []
+        self._template: Path | None = None
+
+    def fresh(self, label: str) -> str:
+        if USE_POSTGRES:
+            name = f"sbtest_{label}_{uuid.uuid4().hex[:8]}"
+            with self._admin() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            self.created.append(name)
+            url = make_url(BASE_URL).set(database=name).render_as_string(hide_password=False)
+            upgrade(url)
+            return url
+        if self._template is None:
+            self._template = self.workdir / "template.db"
+            upgrade(f"sqlite:///{self._template}")
+        path = self.workdir / f"{label}-{uuid.uuid4().hex[:8]}.db"
+        shutil.copy(self._template, path)
+        return f"sqlite:///{path}"
+
+    def _admin(self) -> Any:
+        engine = create_engine(BASE_URL, isolation_level="AUTOCOMMIT")
+        return _closing_connection(engine)
+
+    def drop_all(self) -> None:
+        if not USE_POSTGRES:
+            return
+        with self._admin() as conn:
+            for name in self.created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class _closing_connection:  # noqa: N801 - used as a context manager
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def __enter__(self) -> Any:
+        self.conn = self.engine.connect()
+        return self.conn
+
+    def __exit__(self, *exc: Any) -> None:
+        self.conn.close()
+        self.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    """Factory of fresh migrated databases for the session."""
+    factory = DatabaseFactory(tmp_path_factory.mktemp("db"))
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+def _pg_test_database(databases: DatabaseFactory) -> str | None:
+    """One PostgreSQL database for the in-process tests, emptied before each test."""
+    return databases.fresh("unit") if USE_POSTGRES else None
+
+
+@pytest.fixture
+def database_url(databases: DatabaseFactory, _pg_test_database: str | None) -> str:
+    """A fresh, migrated, empty database for this test."""
+    if _pg_test_database is None:
+        return databases.fresh("t")
+    engine = create_engine(_pg_test_database)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
+    engine.dispose()
+    return _pg_test_database
+
+
+# ---- upstream and app -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _fake_upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def upstream(_fake_upstream: FakeUpstream) -> FakeUpstream:
+    """The fake upstream on 127.0.0.1, with its request log emptied."""
+    _fake_upstream.reset()
+    return _fake_upstream
+
+
+@pytest.fixture
+def settings(upstream: FakeUpstream, database_url: str) -> Settings:
+    """Settings pointing at the fake upstream and this test's database."""
+    parsed = parse_settings(switchboard_config(upstream.base_url, database_url), "tests")
+    return dataclasses.replace(parsed, database_url=database_url)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Any]:
+    """The real Flask app built by the factory."""
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["switchboard"].close()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """Flask's test client for `app`."""
+    return app.test_client()
+
+
+@pytest.fixture
+def make_key(app: Any) -> Callable[..., str]:
+    """Creates a key in the test database and returns its secret."""
+
+    def make(name: str | None = None, **fields: Any) -> str:
+        keys = app.extensions["switchboard"].keys
+        _, secret = keys.create(name=name or f"key-{uuid.uuid4().hex[:6]}", **fields)
+        return secret
+
+    return make
+
+
+@pytest.fixture
+def api_key(make_key: Callable[..., str]) -> str:
+    """A key allowed to use every model, belonging to alice of team red."""
+    return make_key("alice-laptop", user="alice", team="red")
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    """Authorization header for `api_key`."""
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def read_calls(database_url: str, **where: Any) -> list[dict[str, Any]]:
+    """Ledger rows straight from the database, oldest first, filtered by column values."""
+    engine = create_engine(database_url)
+    clause = " AND ".join(f'"{k}" = :{k}' for k in where) or "1=1"
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(f"SELECT * FROM calls WHERE {clause} ORDER BY created_at, id"), where
+        ).mappings().all()
+    engine.dispose()
+    return [dict(r) for r in rows]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll `predicate` until it returns something truthy, at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+# ---- real gunicorn ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Server:
+    """A running `switchboard serve` (gunicorn with gunicorn.conf.py)."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    database_url: str
+    env: dict[str, str]
+    log_path: Path
+    key: str = ""
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", *args], env=self.env, cwd=ROOT,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(workdir: Path, upstream_url: str, database_url: str,
+                 workers: int = 2) -> Server:
+    """Start `switchboard serve` with its own configuration file; waits until it answers."""
+    config_path = workdir / "switchboard.toml"
+    config_path.write_text(to_toml(switchboard_config(upstream_url, database_url)))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "GUNICORN"))}
+    env |= {
+        "SWITCHBOARD_CONFIG": str(config_path),
+        "GUNICORN_CMD_ARGS": "--no-control-socket --graceful-timeout 20",
+        "PYTHONPATH": str(ROOT),
+    }
+    log_path = workdir / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers)],
+            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = Server(process, f"http://127.0.0.1:{port}", database_url, env, log_path)
+    up = wait_for(lambda: _answers(server.base_url + "/healthz"), timeout=30)
+    if not up:
+        process.kill()
+        raise RuntimeError("gunicorn did not start:\n" + server.log())
+    return server
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="session")
+def server(
+    _fake_upstream: FakeUpstream, databases: DatabaseFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    """A real gunicorn running Switchboard (2 workers), shared by the integration tests."""
+    database_url = databases.fresh("gunicorn")
+    srv = start_server(tmp_path_factory.mktemp("gunicorn"), _fake_upstream.base_url, database_url)
+    created = srv.cli("keys", "create", "--name", "integration", "--user", "bob",
+                      "--team", "blue")
+    assert created.returncode == 0, created.stderr
+    srv.key = created.stdout.strip().splitlines()[-1]
+    yield srv
+    stop_server(srv)
