@@ -1,0 +1,102 @@
+"""The ledger's safety nets: rows left in progress by dead processes become `interrupted`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from types import SimpleNamespace
+
+from sqlalchemy import insert
+
+from app import serving
+from app.db import Database
+from app.ledger import HOST, Call, Ledger, Outcome, worker_tag
+from app.models import CallRecord, utcnow
+from tests.conftest import read_calls
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def open_row(db: Database, call_id: str, worker: str, age_seconds: float = 0) -> None:
+    with db.write() as conn:
+        conn.execute(insert(CallRecord.__table__).values(
+            id=call_id, request_id=call_id, endpoint="/v1/chat/completions",
+            created_at=utcnow() - timedelta(seconds=age_seconds), outcome="in_progress",
+            stream=True, attempts=1, usage_source="absent", worker=worker))  # fmt: skip
+
+
+def outcomes(database_url: str) -> dict[str, str]:
+    return {r["id"]: r["outcome"] for r in read_calls(database_url)}
+
+
+def test_open_and_finish_write_one_row(database_url):
+    db = Database(database_url)
+    ledger = Ledger(db)
+    call = Call(endpoint="/v1/chat/completions", model="m")
+    ledger.open(call)
+    [row] = read_calls(database_url)
+    assert (row["outcome"], row["worker"]) == ("in_progress", ledger.tag)
+    ledger.finish(call, Outcome("ok", 200))
+    ledger.finish(call, Outcome("upstream_error", 502))  # a second finish changes nothing
+    [row] = read_calls(database_url)
+    assert (row["outcome"], row["status_code"], row["worker"]) == ("ok", 200, None)
+    db.dispose()
+
+
+def test_rows_of_a_dead_master_are_interrupted_at_start(database_url):
+    db = Database(database_url)
+    dead = dead_pid()
+    open_row(db, "dead-1", f"{HOST}:{dead}:{dead + 1}")
+    open_row(db, "alive-1", worker_tag())  # this test process's master: alive
+    open_row(db, "elsewhere-1", f"other-host:{dead}:1")  # another instance's business
+    assert Ledger(db).interrupt_dead_masters() == 1
+    assert outcomes(database_url) == {"dead-1": "interrupted", "alive-1": "in_progress",
+                                      "elsewhere-1": "in_progress"}
+    db.dispose()
+
+
+def test_gunicorn_start_hook_sweeps_dead_masters(database_url, monkeypatch):
+    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", database_url)
+    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
+    db = Database(database_url)
+    dead = dead_pid()
+    open_row(db, "dead-2", f"{HOST}:{dead}:{dead + 1}")
+    messages: list[str] = []
+    log = SimpleNamespace(info=lambda *a: messages.append(a[0] % a[1:]),
+                          warning=lambda *a: messages.append(a[0] % a[1:]))
+    serving.on_starting(SimpleNamespace(log=log))
+    assert outcomes(database_url) == {"dead-2": "interrupted"}
+    assert any("interrupted" in m for m in messages)
+    db.dispose()
+
+
+def test_child_exit_hook_interrupts_only_that_workers_rows(database_url, monkeypatch):
+    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", database_url)
+    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
+    db = Database(database_url)
+    open_row(db, "w-100", worker_tag(pid=100, parent=serving.os.getpid()))
+    open_row(db, "w-101", worker_tag(pid=101, parent=serving.os.getpid()))
+    serving.child_exit(SimpleNamespace(log=None), SimpleNamespace(pid=100))
+    assert outcomes(database_url) == {"w-100": "interrupted", "w-101": "in_progress"}
+    [row] = [r for r in read_calls(database_url) if r["id"] == "w-100"]
+    assert row["error"].startswith("worker ") and row["completed_at"] is not None
+    db.dispose()
+
+
+def test_periodic_sweep_uses_heartbeats(database_url):
+    db = Database(database_url)
+    ledger = Ledger(db)
+    ledger.heartbeat()
+    open_row(db, "mine-old", ledger.tag, age_seconds=600)  # long stream, worker alive
+    open_row(db, "silent-old", f"{HOST}:1:2", age_seconds=600)  # no heartbeat at all
+    open_row(db, "silent-new", f"{HOST}:1:3", age_seconds=0)  # too young to judge
+    assert ledger.sweep(stale_after=60) == 1
+    assert outcomes(database_url) == {"mine-old": "in_progress", "silent-old": "interrupted",
+                                      "silent-new": "in_progress"}
+    db.dispose()
