@@ -135,8 +135,12 @@ def _to_response(answer: JSONAnswer | StreamAnswer) -> Response:
 
 def _model_object(name: str) -> dict[str, Any]:
     model = services().settings.models[name]
-    return {"id": name, "object": "model", "created": model.created or STARTED,
-            "owned_by": model.provider}
+    return {
+        "id": name,
+        "object": "model",
+        "created": model.created or STARTED,
+        "owned_by": model.provider,
+    }
 
 
 @v1.get("/models")

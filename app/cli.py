@@ -30,8 +30,13 @@ def _app_factory() -> Any:
         raise click.ClickException(f"configuration: {exc}") from exc
 
 
-@click.group(cls=FlaskGroup, create_app=_app_factory, add_version_option=False,
-             load_dotenv=False, set_debug_flag=False)
+@click.group(
+    cls=FlaskGroup,
+    create_app=_app_factory,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+)
 def cli() -> None:
     """Switchboard: an OpenAI-compatible relay that records every call."""
 
@@ -73,8 +78,9 @@ def db_upgrade() -> None:
 @cli.command()
 @click.option("--bind", help="HOST:PORT to listen on (default from gunicorn.conf.py).")
 @click.option("--workers", type=int, help="Worker processes (default from gunicorn.conf.py).")
-@click.option("--demo", is_flag=True,
-              help="Migrate the database and print a new demo key before serving.")
+@click.option(
+    "--demo", is_flag=True, help="Migrate the database and print a new demo key before serving."
+)
 def serve(bind: str | None, workers: int | None, demo: bool) -> None:
     """Run Switchboard under gunicorn with gunicorn.conf.py (GUNICORN_CMD_ARGS honoured)."""
     if demo:
@@ -91,8 +97,8 @@ def serve(bind: str | None, workers: int | None, demo: bool) -> None:
         click.echo(
             f"try: curl http://{where}/v1/chat/completions -H 'Authorization: Bearer {secret}' "
             "-H 'Content-Type: application/json' "
-            "-d '{\"model\":\"gpt-4o-mini\","
-            "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'"
+            '-d \'{"model":"gpt-4o-mini",'
+            '"messages":[{"role":"user","content":"Hello"}]}\''
         )
         sys.stdout.flush()
     argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
@@ -132,9 +138,17 @@ def _date(value: str | None) -> datetime | None:
 @click.option("--expires", help="Expiry date, YYYY-MM-DD (UTC midnight).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object with `key`.")
 @with_appcontext
-def keys_create(name: str, user: str | None, team: str | None, models: str | None,
-                rpm: int | None, tpm: int | None, budget_usd: float | None,
-                expires: str | None, as_json: bool) -> None:
+def keys_create(
+    name: str,
+    user: str | None,
+    team: str | None,
+    models: str | None,
+    rpm: int | None,
+    tpm: int | None,
+    budget_usd: float | None,
+    expires: str | None,
+    as_json: bool,
+) -> None:
     """Create a key. The secret is printed once, alone on the last line (or as JSON)."""
     model_list = [m.strip() for m in (models or "").split(",") if m.strip()]
     try:
@@ -179,21 +193,27 @@ def keys_revoke(name_or_id: str) -> None:
 
 # ---- reports ----------------------------------------------------------------------------
 
-_FORMAT = click.option("--format", "fmt", type=click.Choice(reports.FORMATS), default="table",
-                       show_default=True)
+_FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(reports.FORMATS), default="table", show_default=True
+)
 
 
 @cli.command("usage")
-@click.option("--by", default="model", show_default=True,
-              help=f"Comma-separated groups: {','.join(reports.GROUPS)}.")
+@click.option(
+    "--by",
+    default="model",
+    show_default=True,
+    help=f"Comma-separated groups: {','.join(reports.GROUPS)}.",
+)
 @click.option("--since", help="From (YYYY-MM-DD, ISO time, or 7d/24h ago).")
 @click.option("--until", help="Until (exclusive; a bare date includes that day).")
 @click.option("--key", help="Only this key (name or id).")
 @click.option("--model", help="Only this model.")
 @_FORMAT
 @with_appcontext
-def usage_command(by: str, since: str | None, until: str | None, key: str | None,
-                  model: str | None, fmt: str) -> None:
+def usage_command(
+    by: str, since: str | None, until: str | None, key: str | None, model: str | None, fmt: str
+) -> None:
     """Usage aggregates from the ledger."""
     groups = [g.strip() for g in by.split(",") if g.strip()]
     try:
@@ -211,8 +231,9 @@ def usage_command(by: str, since: str | None, until: str | None, key: str | None
 @click.option("--since", help="From (YYYY-MM-DD, ISO time, or 7d/24h ago).")
 @_FORMAT
 @with_appcontext
-def calls_command(limit: int, key: str | None, model: str | None, outcome: str | None,
-                  since: str | None, fmt: str) -> None:
+def calls_command(
+    limit: int, key: str | None, model: str | None, outcome: str | None, since: str | None, fmt: str
+) -> None:
     """Ledger rows, newest first."""
     try:
         rows = reports.list_calls(services().db, limit, key, model, outcome, since)

@@ -26,6 +26,7 @@ def readyz() -> Response:
         services().db.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         log.warning("readiness check failed: %s", type(exc).__name__)
-        raise ApiError(503, "The database is not reachable.", "server_error",
-                       "database_unavailable") from exc
+        raise ApiError(
+            503, "The database is not reachable.", "server_error", "database_unavailable"
+        ) from exc
     return jsonify({"status": "ready", "database": "ok"})

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from .db import Database
-from .models import ApiKey, utcnow
+from .models import KEYS, ApiKey, utcnow
 
 KEY_PREFIX = "sb-"
 
@@ -85,11 +85,7 @@ class KeyStore:
         if hit and hit[0] > now:
             return hit[1]
         with self.db.read() as conn:
-            row = (
-                conn.execute(select(ApiKey.__table__).where(ApiKey.key_hash == digest))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(select(KEYS).where(ApiKey.key_hash == digest)).mappings().first()
         if row is None:
             return None
         key = _client_key(row)
@@ -132,12 +128,12 @@ class KeyStore:
         if taken:
             raise KeyError_(f"a key named {name!r} already exists")
         with self.db.write() as conn:
-            conn.execute(ApiKey.__table__.insert().values(**row))
+            conn.execute(KEYS.insert().values(**row))
         return public_fields(row), secret
 
     def list(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
-            rows = conn.execute(select(ApiKey.__table__).order_by(ApiKey.created_at)).mappings()
+            rows = conn.execute(select(KEYS).order_by(ApiKey.created_at)).mappings()
             return [public_fields(dict(r)) for r in rows]
 
     def revoke(self, name_or_id: str) -> dict[str, Any]:
@@ -149,7 +145,7 @@ class KeyStore:
             )
             if result.rowcount == 0:
                 raise KeyError_(f"no key with name or id {name_or_id!r}")
-            row = conn.execute(select(ApiKey.__table__).where(match)).mappings().one()
+            row = conn.execute(select(KEYS).where(match)).mappings().one()
         with self._lock:
             self._cache.clear()
         return public_fields(dict(row))

@@ -23,12 +23,12 @@ from sqlalchemy import and_, delete, insert, not_, or_, select, update
 
 from .config import Model
 from .db import Database
-from .models import CallRecord, WorkerHeartbeat, utcnow
+from .models import CALLS, WORKERS, utcnow
 
 log = logging.getLogger("switchboard.ledger")
 
-calls = CallRecord.__table__
-workers = WorkerHeartbeat.__table__
+calls = CALLS
+workers = WORKERS
 
 HOST = socket.gethostname()
 
@@ -207,8 +207,12 @@ class Ledger:
 
     def open(self, call: Call) -> None:
         """Insert the call's row as `in_progress` (before the upstream sees the request)."""
-        row = call.identity() | {"outcome": "in_progress", "attempts": call.attempts,
-                                 "usage_source": "absent", "worker": self.tag}
+        row = call.identity() | {
+            "outcome": "in_progress",
+            "attempts": call.attempts,
+            "usage_source": "absent",
+            "worker": self.tag,
+        }
         with self.db.write() as conn:
             conn.execute(insert(calls).values(**row))
         call.opened = True
@@ -219,11 +223,15 @@ class Ledger:
             return
         if result.latency_ms is None:
             result.latency_ms = call.elapsed_ms()
-        values = call.identity() | result.columns() | {
-            "attempts": call.attempts,
-            "completed_at": utcnow(),
-            "worker": None,
-        }
+        values = (
+            call.identity()
+            | result.columns()
+            | {
+                "attempts": call.attempts,
+                "completed_at": utcnow(),
+                "worker": None,
+            }
+        )
         with self.db.write() as conn:
             if call.opened:
                 values.pop("id")
@@ -243,9 +251,13 @@ class Ledger:
         """At start-up: open rows of this host whose gunicorn master no longer runs."""
         alive = alive or _pid_alive
         with self.db.read() as conn:
-            tags = conn.execute(
-                select(calls.c.worker).where(calls.c.outcome == "in_progress").distinct()
-            ).scalars().all()
+            tags = (
+                conn.execute(
+                    select(calls.c.worker).where(calls.c.outcome == "in_progress").distinct()
+                )
+                .scalars()
+                .all()
+            )
         dead = [t for t in tags if t and _tag_host(t) == HOST and not alive(_tag_master(t))]
         return sum(self.interrupt_worker(t) for t in dead)
 

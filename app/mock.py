@@ -22,9 +22,7 @@ def _last_user_text(messages: list[Any]) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return " ".join(
-                    p.get("text", "") for p in content if isinstance(p, dict)
-                ).strip()
+                return " ".join(p.get("text", "") for p in content if isinstance(p, dict)).strip()
     return ""
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -92,6 +93,11 @@ class WorkerHeartbeat(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
+
+# The tables as Core objects, for the short write statements of the request path.
+KEYS = cast(Table, ApiKey.__table__)
+CALLS = cast(Table, CallRecord.__table__)
+WORKERS = cast(Table, WorkerHeartbeat.__table__)
 
 # The ledger's public field names, in the order SPEC 4 lists them (JSON, CSV and table output).
 CALL_FIELDS = (

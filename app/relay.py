@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,8 +137,11 @@ class Relay:
             # The upstream's own refusal goes back as it is (SPEC 1.3).
             self.ledger.finish(
                 call,
-                Outcome(_outcome_for_upstream(status), status,
-                        error=f"upstream answered {status}: {_snippet(content)}"),
+                Outcome(
+                    _outcome_for_upstream(status),
+                    status,
+                    error=f"upstream answered {status}: {_snippet(content)}",
+                ),
             )
             ctype = reply.content_type or "application/json"
             return JSONAnswer(status, content, provider.name, {"Content-Type": ctype})
@@ -222,7 +225,7 @@ class StreamRelay:
         else:
             self._finish()
 
-    def _run(self) -> Iterator[bytes]:
+    def _run(self) -> Generator[bytes, None, None]:
         finish_seen = False
         try:
             for raw, data in self.reply.events():

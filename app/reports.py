@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from .db import Database
-from .models import CALL_FIELDS, CallRecord, utcnow
+from .models import CALL_FIELDS, CALLS, utcnow
 
-calls = CallRecord.__table__
+calls = CALLS
 
 GROUPS = ("model", "key", "user", "team", "provider", "day", "hour")
 FORMATS = ("table", "csv", "json")
@@ -55,7 +55,10 @@ def parse_when(value: str, end_of_day: bool = False) -> datetime:
 
 
 def _filters(
-    since: str | None, until: str | None, key: str | None, model: str | None,
+    since: str | None,
+    until: str | None,
+    key: str | None,
+    model: str | None,
     outcome: str | None = None,
 ) -> list[Any]:
     where: list[Any] = []
@@ -172,8 +175,9 @@ def render(rows: list[dict[str, Any]], fields: Sequence[str], fmt: str) -> str:
         return json.dumps(rows, indent=2, default=str)
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore",
-                                lineterminator="\n")
+        writer = csv.DictWriter(
+            out, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n"
+        )
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue().rstrip("\n")

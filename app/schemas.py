@@ -195,8 +195,7 @@ class MessageSchema(OpenSchema):
         if role == "assistant":
             if content is None and not data.get("tool_calls") and not data.get("function_call"):
                 raise ValidationError(
-                    "An assistant message needs content unless it has tool_calls or "
-                    "function_call.",
+                    "An assistant message needs content unless it has tool_calls or function_call.",
                     "content",
                 )
         elif role == "function":
@@ -204,8 +203,9 @@ class MessageSchema(OpenSchema):
                 raise ValidationError("Missing data for required field.", "content")
         elif content is None:
             raise ValidationError(
-                "Missing data for required field." if "content" not in data else
-                "Content may be null only on assistant messages with tool_calls.",
+                "Missing data for required field."
+                if "content" not in data
+                else "Content may be null only on assistant messages with tool_calls.",
                 "content",
             )
         if role == "tool" and not data.get("tool_call_id"):
@@ -387,8 +387,9 @@ class ChatCompletionRequestSchema(OpenSchema):
     tools = _opt(
         fields.List, cls_or_instance=_nested(ToolSchema), validate=validate.Length(max=128)
     )
-    tool_choice = _opt(ChoiceField, words=("none", "auto", "required"),
-                       schema=NamedToolChoiceSchema())
+    tool_choice = _opt(
+        ChoiceField, words=("none", "auto", "required"), schema=NamedToolChoiceSchema()
+    )
     functions = _opt(
         fields.List, cls_or_instance=_nested(FunctionSchema), validate=validate.Length(max=128)
     )
@@ -413,20 +414,23 @@ class ChatCompletionRequestSchema(OpenSchema):
         if data.get("top_logprobs") is not None and data.get("logprobs") is not True:
             raise ValidationError("top_logprobs requires logprobs to be true.", "top_logprobs")
         if data.get("stream_options") is not None and data.get("stream") is not True:
-            raise ValidationError("stream_options is only allowed when stream is true.",
-                                  "stream_options")
+            raise ValidationError(
+                "stream_options is only allowed when stream is true.", "stream_options"
+            )
         choice = data.get("tool_choice")
         if isinstance(choice, dict):
             declared = {t["function"]["name"] for t in data.get("tools") or []}
             if choice["function"]["name"] not in declared:
-                raise ValidationError("tool_choice names a function that is not in tools.",
-                                      "tool_choice")
+                raise ValidationError(
+                    "tool_choice names a function that is not in tools.", "tool_choice"
+                )
         call = data.get("function_call")
         if isinstance(call, dict):
             declared = {f["name"] for f in data.get("functions") or []}
             if call["name"] not in declared:
-                raise ValidationError("function_call names a function that is not in functions.",
-                                      "function_call")
+                raise ValidationError(
+                    "function_call names a function that is not in functions.", "function_call"
+                )
         if "audio" in (data.get("modalities") or []) and data.get("audio") is None:
             raise ValidationError("audio is required when modalities include audio.", "audio")
 

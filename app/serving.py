@@ -60,8 +60,7 @@ def child_exit(server: Any, worker: Any) -> None:
     try:
         _with_ledger(lambda ledger: ledger.interrupt_worker(tag))
     except Exception as exc:  # noqa: BLE001 - the periodic sweep will catch these rows
-        server.log.warning("could not sweep calls of worker %s: %s", worker.pid,
-                           type(exc).__name__)
+        server.log.warning("could not sweep calls of worker %s: %s", worker.pid, type(exc).__name__)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -116,9 +116,7 @@ class HTTPReply:
         except urllib3.exceptions.ReadTimeoutError as exc:
             raise UpstreamTimeout("upstream went quiet mid-stream") from exc
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            raise UpstreamUnreachable(
-                f"upstream broke the stream: {type(exc).__name__}"
-            ) from exc
+            raise UpstreamUnreachable(f"upstream broke the stream: {type(exc).__name__}") from exc
 
     def events(self) -> Iterator[tuple[bytes, bytes]]:
         return split_events(self._chunks())

@@ -254,9 +254,11 @@ def read_calls(database_url: str, **where: Any) -> list[dict[str, Any]]:
     engine = create_engine(database_url)
     clause = " AND ".join(f'"{k}" = :{k}' for k in where) or "1=1"
     with engine.connect() as conn:
-        rows = conn.execute(
-            text(f"SELECT * FROM calls WHERE {clause} ORDER BY created_at, id"), where
-        ).mappings().all()
+        rows = (
+            conn.execute(text(f"SELECT * FROM calls WHERE {clause} ORDER BY created_at, id"), where)
+            .mappings()
+            .all()
+        )
     engine.dispose()
     return [dict(r) for r in rows]
 
@@ -295,8 +297,7 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(workdir: Path, upstream_url: str, database_url: str,
-                 workers: int = 2) -> Server:
+def start_server(workdir: Path, upstream_url: str, database_url: str, workers: int = 2) -> Server:
     """Start `switchboard serve` with its own configuration file; waits until it answers."""
     config_path = workdir / "switchboard.toml"
     config_path.write_text(to_toml(switchboard_config(upstream_url, database_url)))
@@ -341,14 +342,14 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def server(
-    _fake_upstream: FakeUpstream, databases: DatabaseFactory,
+    _fake_upstream: FakeUpstream,
+    databases: DatabaseFactory,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     """A real gunicorn running Switchboard (2 workers), shared by the integration tests."""
     database_url = databases.fresh("gunicorn")
     srv = start_server(tmp_path_factory.mktemp("gunicorn"), _fake_upstream.base_url, database_url)
-    created = srv.cli("keys", "create", "--name", "integration", "--user", "bob",
-                      "--team", "blue")
+    created = srv.cli("keys", "create", "--name", "integration", "--user", "bob", "--team", "blue")
     assert created.returncode == 0, created.stderr
     srv.key = created.stdout.strip().splitlines()[-1]
     yield srv

@@ -123,8 +123,9 @@ def completion(model: str, content: str, usage: dict[str, Any] | None) -> dict[s
     return body
 
 
-def chunk(model: str, delta: dict[str, Any], finish: str | None = None,
-          usage_null: bool = False) -> dict[str, Any]:
+def chunk(
+    model: str, delta: dict[str, Any], finish: str | None = None, usage_null: bool = False
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": "chatcmpl-fake123",
         "object": "chat.completion.chunk",
@@ -173,13 +174,29 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, model: str, body: dict[str, Any]) -> None:
             if model == "error-400":
-                self._json(400, {"error": {"message": "Unsupported parameter: 'foo'.",
-                                           "type": "invalid_request_error",
-                                           "param": "foo", "code": "unsupported_parameter"}})
+                self._json(
+                    400,
+                    {
+                        "error": {
+                            "message": "Unsupported parameter: 'foo'.",
+                            "type": "invalid_request_error",
+                            "param": "foo",
+                            "code": "unsupported_parameter",
+                        }
+                    },
+                )
             elif model == "error-500":
-                self._json(500, {"error": {"message": "The server had an error",
-                                           "type": "server_error", "param": None,
-                                           "code": None}})
+                self._json(
+                    500,
+                    {
+                        "error": {
+                            "message": "The server had an error",
+                            "type": "server_error",
+                            "param": None,
+                            "code": None,
+                        }
+                    },
+                )
             elif model == "not-json":
                 self._json(200, None, raw=b"<html>gateway says hi</html>")
             else:
@@ -208,15 +225,21 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
                 pieces, gap = [f" w{i}" for i in range(60)], 0.1
             sent = 0
             try:
-                self._write_event(json.dumps(chunk(model, {"role": "assistant", "content": ""},
-                                                   usage_null=include_usage)).encode())
+                self._write_event(
+                    json.dumps(
+                        chunk(model, {"role": "assistant", "content": ""}, usage_null=include_usage)
+                    ).encode()
+                )
                 for i, piece in enumerate(pieces):
                     if model == "slow-stream" and i == 1:
                         time.sleep(1.5)
                     if gap:
                         time.sleep(gap)
-                    self._write_event(json.dumps(chunk(model, {"content": piece},
-                                                       usage_null=include_usage)).encode())
+                    self._write_event(
+                        json.dumps(
+                            chunk(model, {"content": piece}, usage_null=include_usage)
+                        ).encode()
+                    )
                     sent += 1
                     if model == "drop-stream" and sent == 3:
                         # Cut the connection without the terminating chunk.
@@ -225,8 +248,9 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
                         self.close_connection = True
                         self._ended(model, sent, False)
                         return
-                self._write_event(json.dumps(chunk(model, {}, "stop",
-                                                   usage_null=include_usage)).encode())
+                self._write_event(
+                    json.dumps(chunk(model, {}, "stop", usage_null=include_usage)).encode()
+                )
                 if include_usage and model != "no-usage":
                     usage = DETAILED_USAGE if model == "detailed-usage" else USAGE
                     final = chunk(model, {}) | {"choices": [], "usage": usage}

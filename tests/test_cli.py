@@ -43,15 +43,33 @@ def test_db_upgrade_creates_the_schema(run, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     engine = create_engine(url)
     assert {"api_keys", "calls", "workers", "alembic_version"} <= set(
-        inspect(engine).get_table_names())
+        inspect(engine).get_table_names()
+    )
     engine.dispose()
     assert run("db", "upgrade").exit_code == 0  # idempotent
 
 
 def test_keys_create_prints_the_key_alone_on_the_last_line(run, database_url):
-    result = run("keys", "create", "--name", "ci", "--user", "u", "--team", "t",
-                 "--models", "gpt-4o-mini,mock", "--rpm", "10", "--tpm", "1000",
-                 "--budget-usd", "5", "--expires", "2030-01-31")
+    result = run(
+        "keys",
+        "create",
+        "--name",
+        "ci",
+        "--user",
+        "u",
+        "--team",
+        "t",
+        "--models",
+        "gpt-4o-mini,mock",
+        "--rpm",
+        "10",
+        "--tpm",
+        "1000",
+        "--budget-usd",
+        "5",
+        "--expires",
+        "2030-01-31",
+    )
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
     assert secret.startswith("sb-") and len(secret) >= 35
@@ -85,8 +103,9 @@ def test_secret_is_stored_only_as_a_hash(run, database_url):
     secret = run("keys", "create", "--name", "h").output.strip().splitlines()[-1]
     engine = create_engine(database_url)
     with engine.connect() as conn:
-        dumped = " ".join(str(v) for row in conn.exec_driver_sql("SELECT * FROM api_keys")
-                          for v in row)
+        dumped = " ".join(
+            str(v) for row in conn.exec_driver_sql("SELECT * FROM api_keys") for v in row
+        )
     engine.dispose()
     assert secret not in dumped and hash_key(secret) in dumped
 
@@ -123,8 +142,7 @@ def test_usage_by_model_json(run, ledger_rows):
     by_model = {r["model"]: r for r in rows}
     mini = by_model["gpt-4o-mini"]
     assert (mini["requests"], mini["errors"]) == (3, 1)
-    assert (mini["prompt_tokens"], mini["completion_tokens"], mini["total_tokens"]) == (30, 15,
-                                                                                       45)
+    assert (mini["prompt_tokens"], mini["completion_tokens"], mini["total_tokens"]) == (30, 15, 45)
     assert mini["cost_usd"] == pytest.approx(0.003)
     assert (mini["latency_p50_ms"], mini["latency_p95_ms"]) == (100, 300)
     assert by_model["mock"]["requests"] == 1
@@ -156,8 +174,7 @@ def test_calls_newest_first_with_filters(run, ledger_rows):
     rows = json.loads(run("calls", "--format", "json").output)
     assert [r["id"] for r in rows] == ["call_3", "call_2", "call_1", "call_0"]
     assert set(rows[0]) >= {"id", "request_id", "outcome", "usage_source", "cost_usd"}
-    errors = json.loads(run("calls", "--outcome", "upstream_error", "--format",
-                            "json").output)
+    errors = json.loads(run("calls", "--outcome", "upstream_error", "--format", "json").output)
     assert [r["id"] for r in errors] == ["call_2"]
     limited = run("calls", "--limit", "1", "--model", "gpt-4o-mini").output.splitlines()
     assert len(limited) == 2 and "call_2" in limited[1]

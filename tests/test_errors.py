@@ -27,13 +27,17 @@ def assert_envelope(resp, status, type_, code=None):
 @pytest.mark.parametrize("header", [None, "Bearer", "Basic abc", "Bearer sb-unknown"])
 def test_missing_or_unknown_key_is_401(client, database_url, upstream, header):
     headers = {"Authorization": header} if header else {}
-    resp = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini",
-                                                     "messages": HELLO}, headers=headers)
+    resp = client.post(
+        "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO}, headers=headers
+    )
     assert_envelope(resp, 401, "authentication_error", "invalid_api_key")
     assert upstream.received == []
     [row] = read_calls(database_url)
     assert (row["outcome"], row["status_code"], row["endpoint"]) == (
-        "unauthorized", 401, "/v1/chat/completions")
+        "unauthorized",
+        401,
+        "/v1/chat/completions",
+    )
 
 
 def test_revoked_key_is_401_and_row_names_the_key(app, client, make_key, database_url):
@@ -47,21 +51,23 @@ def test_revoked_key_is_401_and_row_names_the_key(app, client, make_key, databas
 
 
 def test_unknown_model_is_404_model_not_found(client, auth, upstream, database_url):
-    resp = client.post("/v1/chat/completions", json={"model": "gpt-9", "messages": HELLO},
-                       headers=auth)
+    resp = client.post(
+        "/v1/chat/completions", json={"model": "gpt-9", "messages": HELLO}, headers=auth
+    )
     error = assert_envelope(resp, 404, "invalid_request_error", "model_not_found")
     assert error["param"] == "model"
     assert upstream.received == []
     [row] = read_calls(database_url)
-    assert (row["model"], row["outcome"], row["status_code"]) == ("gpt-9", "invalid_request",
-                                                                  404)
+    assert (row["model"], row["outcome"], row["status_code"]) == ("gpt-9", "invalid_request", 404)
 
 
 def test_model_outside_allowlist_is_403(client, make_key, upstream, database_url):
     key = make_key("narrow", models=["mock"])
-    resp = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini",
-                                                     "messages": HELLO},
-                       headers={"Authorization": f"Bearer {key}"})
+    resp = client.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": HELLO},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert_envelope(resp, 403, "permission_error", "model_not_allowed")
     assert upstream.received == []
     assert read_calls(database_url)[0]["outcome"] == "forbidden"
@@ -72,8 +78,9 @@ def test_body_over_the_limit_is_413(settings, make_key, upstream, database_url):
     try:
         key = small.extensions["switchboard"].keys.create(name="big")[1]
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 5000}]}
-        resp = small.test_client().post("/v1/chat/completions", json=body,
-                                        headers={"Authorization": f"Bearer {key}"})
+        resp = small.test_client().post(
+            "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+        )
         assert_envelope(resp, 413, "invalid_request_error", "request_too_large")
         assert upstream.received == []
         assert read_calls(database_url)[0]["status_code"] == 413
@@ -108,6 +115,9 @@ def test_invalid_request_id_header_is_replaced(client, auth, database_url):
 def test_models_listing_is_recorded(client, auth, database_url):
     assert client.get("/openai/v1/models", headers=auth).status_code == 200
     [row] = read_calls(database_url)
-    assert (row["endpoint"], row["outcome"], row["key_name"]) == ("/v1/models", "ok",
-                                                                  "alice-laptop")
+    assert (row["endpoint"], row["outcome"], row["key_name"]) == (
+        "/v1/models",
+        "ok",
+        "alice-laptop",
+    )
     assert row["usage_source"] == "absent" and row["total_tokens"] is None

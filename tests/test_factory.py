@@ -35,15 +35,23 @@ def test_factory_builds_an_app_without_touching_the_database(tmp_path, monkeypat
     assert "switchboard" in app.extensions
     assert not (tmp_path / "switchboard.db").exists()
     rules = {r.rule for r in app.url_map.iter_rules()}
-    assert {"/v1/chat/completions", "/openai/v1/chat/completions", "/v1/models",
-            "/v1/models/<path:model>", "/healthz", "/readyz"} <= rules
+    assert {
+        "/v1/chat/completions",
+        "/openai/v1/chat/completions",
+        "/v1/models",
+        "/v1/models/<path:model>",
+        "/healthz",
+        "/readyz",
+    } <= rules
     app.extensions["switchboard"].close()
 
 
 def test_full_configuration_with_environment_values(tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_UPSTREAM_KEY", "sk-from-env")
     monkeypatch.delenv("SWITCHBOARD_DATABASE_URL", raising=False)
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [database]
 url = "sqlite:///elsewhere.db"
 
@@ -69,7 +77,8 @@ fallbacks = ["gpt-4.1-mini"]
 name = "fast"
 provider = "openai"
 upstream_model = "gpt-4.1-nano"
-""")
+""",
+    )
     settings = load_settings(path)
     provider = settings.providers["openai"]
     assert provider.api_key == "sk-from-env"
@@ -90,8 +99,10 @@ def test_database_url_environment_variable_wins(tmp_path, monkeypatch):
 
 
 def test_switchboard_config_variable_names_the_file(tmp_path, monkeypatch):
-    path = write(tmp_path, '[[providers]]\nname = "m"\nkind = "mock"\n'
-                           '[[models]]\nname = "only"\nprovider = "m"\n')
+    path = write(
+        tmp_path,
+        '[[providers]]\nname = "m"\nkind = "mock"\n[[models]]\nname = "only"\nprovider = "m"\n',
+    )
     monkeypatch.setenv("SWITCHBOARD_CONFIG", str(path))
     assert list(load_settings().models) == ["only"]
 
@@ -101,12 +112,21 @@ def test_switchboard_config_variable_names_the_file(tmp_path, monkeypatch):
     [
         ({"providers": [{"name": "p", "kind": "carrier-pigeon"}]}, "kind must be one of"),
         ({"providers": [{"name": "p", "kind": "openai"}]}, "base_url is required"),
-        ({"providers": [{"name": "p", "kind": "mock"}],
-          "models": [{"name": "m", "provider": "nope"}]}, "provider 'nope' is not configured"),
-        ({"providers": [{"name": "p", "kind": "mock", "api_key": "${SURELY_UNSET_VAR}"}]},
-         "SURELY_UNSET_VAR is not set"),
-        ({"providers": [{"name": "p", "kind": "mock", "read_timeout": "soon"}]},
-         "read_timeout must be a number"),
+        (
+            {
+                "providers": [{"name": "p", "kind": "mock"}],
+                "models": [{"name": "m", "provider": "nope"}],
+            },
+            "provider 'nope' is not configured",
+        ),
+        (
+            {"providers": [{"name": "p", "kind": "mock", "api_key": "${SURELY_UNSET_VAR}"}]},
+            "SURELY_UNSET_VAR is not set",
+        ),
+        (
+            {"providers": [{"name": "p", "kind": "mock", "read_timeout": "soon"}]},
+            "read_timeout must be a number",
+        ),
     ],
 )
 def test_configuration_errors_are_clear(document, message):

@@ -31,8 +31,9 @@ HELLO = [{"role": "user", "content": "Hello there"}]
 
 
 def sdk(server: Server, key: str | None = None, prefix: str = "/v1") -> openai.OpenAI:
-    return openai.OpenAI(api_key=key or server.key, base_url=server.base_url + prefix,
-                         max_retries=0, timeout=20)
+    return openai.OpenAI(
+        api_key=key or server.key, base_url=server.base_url + prefix, max_retries=0, timeout=20
+    )
 
 
 def rid() -> str:
@@ -56,7 +57,8 @@ def row_for(server: Server, request_id: str, done: bool = True) -> dict[str, Any
 def test_chat_through_the_sdk(server):
     request_id = rid()
     raw = sdk(server).chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=HELLO, extra_headers={"X-Request-Id": request_id})
+        model="gpt-4o-mini", messages=HELLO, extra_headers={"X-Request-Id": request_id}
+    )
     completion = raw.parse()
     assert completion.choices[0].message.content == "Hello from the fake upstream."
     assert completion.usage.total_tokens == 18
@@ -64,24 +66,33 @@ def test_chat_through_the_sdk(server):
     assert raw.headers["x-switchboard-provider"] == "fake"
     row = row_for(server, request_id)
     assert (row["outcome"], row["status_code"], row["key_name"], row["user"], row["team"]) == (
-        "ok", 200, "integration", "bob", "blue")
-    assert (row["prompt_tokens"], row["completion_tokens"], row["usage_source"]) == (11, 7,
-                                                                                     "upstream")
+        "ok",
+        200,
+        "integration",
+        "bob",
+        "blue",
+    )
+    assert (row["prompt_tokens"], row["completion_tokens"], row["usage_source"]) == (
+        11,
+        7,
+        "upstream",
+    )
     assert row["client_ip"] == "127.0.0.1"
     assert row["latency_ms"] is not None
 
 
 def test_alias_prefix_serves_the_same_api(server):
     completion = sdk(server, prefix="/openai/v1").chat.completions.create(
-        model="gpt-4o-mini", messages=HELLO)
+        model="gpt-4o-mini", messages=HELLO
+    )
     assert completion.choices[0].message.content == "Hello from the fake upstream."
 
 
 def test_stream_through_the_sdk(server):
     request_id = rid()
     stream = sdk(server).chat.completions.create(
-        model="gpt-4o-mini", messages=HELLO, stream=True,
-        extra_headers={"X-Request-Id": request_id})
+        model="gpt-4o-mini", messages=HELLO, stream=True, extra_headers={"X-Request-Id": request_id}
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello from the fake."
@@ -94,19 +105,28 @@ def test_stream_through_the_sdk(server):
 
 def test_stream_with_usage_asked_by_client(server):
     stream = sdk(server).chat.completions.create(
-        model="gpt-4o-mini", messages=HELLO, stream=True,
-        stream_options={"include_usage": True})
+        model="gpt-4o-mini", messages=HELLO, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 18
 
 
 def test_tools_through_the_sdk(server):
-    tools = [{"type": "function", "function": {
-        "name": "get_current_weather",
-        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_current_weather",
+                "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+            },
+        }
+    ]
     completion = sdk(server).chat.completions.create(
-        model="mock", messages=[{"role": "user", "content": "Weather in Boston?"}],
-        tools=tools, tool_choice="auto")
+        model="mock",
+        messages=[{"role": "user", "content": "Weather in Boston?"}],
+        tools=tools,
+        tool_choice="auto",
+    )
     call = completion.choices[0].message.tool_calls[0]
     assert call.function.name == "get_current_weather"
     assert completion.choices[0].finish_reason == "tool_calls"
@@ -123,8 +143,9 @@ def test_models_through_the_sdk(server):
 
 
 def test_models_are_filtered_by_the_key_allowlist(server):
-    created = server.cli("keys", "create", "--name", f"narrow-{rid()}", "--models",
-                         "gpt-4o-mini,mock")
+    created = server.cli(
+        "keys", "create", "--name", f"narrow-{rid()}", "--models", "gpt-4o-mini,mock"
+    )
     key = created.stdout.strip().splitlines()[-1]
     client = sdk(server, key)
     assert sorted(m.id for m in client.models.list()) == ["gpt-4o-mini", "mock"]
@@ -132,8 +153,9 @@ def test_models_are_filtered_by_the_key_allowlist(server):
         client.models.retrieve("slow")
     request_id = rid()
     with pytest.raises(openai.PermissionDeniedError) as caught:
-        client.chat.completions.create(model="slow", messages=HELLO,
-                                       extra_headers={"X-Request-Id": request_id})
+        client.chat.completions.create(
+            model="slow", messages=HELLO, extra_headers={"X-Request-Id": request_id}
+        )
     assert caught.value.code == "model_not_allowed"
     row = row_for(server, request_id)
     assert (row["outcome"], row["status_code"], row["model"]) == ("forbidden", 403, "slow")
@@ -143,7 +165,8 @@ def test_bad_key_is_an_authentication_error(server):
     request_id = rid()
     with pytest.raises(openai.AuthenticationError) as caught:
         sdk(server, "sb-not-a-real-key").chat.completions.create(
-            model="gpt-4o-mini", messages=HELLO, extra_headers={"X-Request-Id": request_id})
+            model="gpt-4o-mini", messages=HELLO, extra_headers={"X-Request-Id": request_id}
+        )
     assert caught.value.code == "invalid_api_key"
     assert "sb-not-a-real-key" not in str(caught.value)
     row = row_for(server, request_id)
@@ -153,30 +176,41 @@ def test_bad_key_is_an_authentication_error(server):
 def test_invalid_request_is_a_bad_request_error(server):
     request_id = rid()
     with pytest.raises(openai.BadRequestError) as caught:
-        sdk(server).chat.completions.create(model="gpt-4o-mini", messages=HELLO,
-                                            temperature=5,
-                                            extra_headers={"X-Request-Id": request_id})
+        sdk(server).chat.completions.create(
+            model="gpt-4o-mini",
+            messages=HELLO,
+            temperature=5,
+            extra_headers={"X-Request-Id": request_id},
+        )
     assert caught.value.param == "temperature"
     row = row_for(server, request_id)
-    assert (row["outcome"], row["status_code"], row["model"]) == ("invalid_request", 400,
-                                                                  "gpt-4o-mini")
+    assert (row["outcome"], row["status_code"], row["model"]) == (
+        "invalid_request",
+        400,
+        "gpt-4o-mini",
+    )
     assert row["key_name"] == "integration"
 
 
 def test_unknown_model_is_not_found(server):
     request_id = rid()
     with pytest.raises(openai.NotFoundError) as caught:
-        sdk(server).chat.completions.create(model="gpt-9", messages=HELLO,
-                                            extra_headers={"X-Request-Id": request_id})
+        sdk(server).chat.completions.create(
+            model="gpt-9", messages=HELLO, extra_headers={"X-Request-Id": request_id}
+        )
     assert caught.value.code == "model_not_found"
     assert row_for(server, request_id)["outcome"] == "invalid_request"
 
 
 def test_first_chunk_arrives_while_upstream_is_still_silent(server):
     started = time.monotonic()
-    with requests.post(server.base_url + "/v1/chat/completions", stream=True, timeout=20,
-                       headers={"Authorization": f"Bearer {server.key}"},
-                       json={"model": "slow", "messages": HELLO, "stream": True}) as resp:
+    with requests.post(
+        server.base_url + "/v1/chat/completions",
+        stream=True,
+        timeout=20,
+        headers={"Authorization": f"Bearer {server.key}"},
+        json={"model": "slow", "messages": HELLO, "stream": True},
+    ) as resp:
         lines = resp.iter_lines()
         first = next(line for line in lines if line)
         first_at = time.monotonic() - started
@@ -191,7 +225,8 @@ def test_first_chunk_arrives_while_upstream_is_still_silent(server):
 def test_upstream_drop_mid_stream_raises_in_the_sdk_and_is_recorded(server):
     request_id = rid()
     stream = sdk(server).chat.completions.create(
-        model="drop", messages=HELLO, stream=True, extra_headers={"X-Request-Id": request_id})
+        model="drop", messages=HELLO, stream=True, extra_headers={"X-Request-Id": request_id}
+    )
     received = []
     with pytest.raises(openai.APIError):
         for chunk in stream:
@@ -204,10 +239,13 @@ def test_upstream_drop_mid_stream_raises_in_the_sdk_and_is_recorded(server):
 
 def test_client_disconnect_closes_the_upstream_and_is_recorded(server, upstream):
     request_id = rid()
-    resp = requests.post(server.base_url + "/v1/chat/completions", stream=True, timeout=20,
-                         headers={"Authorization": f"Bearer {server.key}",
-                                  "X-Request-Id": request_id},
-                         json={"model": "long", "messages": HELLO, "stream": True})
+    resp = requests.post(
+        server.base_url + "/v1/chat/completions",
+        stream=True,
+        timeout=20,
+        headers={"Authorization": f"Bearer {server.key}", "X-Request-Id": request_id},
+        json={"model": "long", "messages": HELLO, "stream": True},
+    )
     lines = resp.iter_lines()
     seen = [line for _, line in zip(range(6), lines, strict=False)]
     assert any(b"w1" in line for line in seen)
@@ -223,9 +261,12 @@ def test_client_disconnect_closes_the_upstream_and_is_recorded(server, upstream)
 
 
 def test_upstream_key_is_never_exposed(server):
-    resp = requests.post(server.base_url + "/v1/chat/completions", timeout=20,
-                         headers={"Authorization": f"Bearer {server.key}"},
-                         json={"model": "broken", "messages": HELLO})
+    resp = requests.post(
+        server.base_url + "/v1/chat/completions",
+        timeout=20,
+        headers={"Authorization": f"Bearer {server.key}"},
+        json={"model": "broken", "messages": HELLO},
+    )
     assert resp.status_code == 502
     assert UPSTREAM_SECRET not in resp.text
     assert UPSTREAM_SECRET not in server.log()
@@ -246,18 +287,24 @@ def test_revoked_key_is_refused_within_the_cache_bound(server):
 
 
 def test_expired_key_is_refused(server):
-    key = server.cli("keys", "create", "--name", f"old-{rid()}", "--expires",
-                     "2020-01-01").stdout.strip().splitlines()[-1]
+    key = (
+        server.cli("keys", "create", "--name", f"old-{rid()}", "--expires", "2020-01-01")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     with pytest.raises(openai.AuthenticationError):
         sdk(server, key).models.list()
 
 
 def test_killed_worker_leaves_an_interrupted_row(server):
     request_id = rid()
-    resp = requests.post(server.base_url + "/v1/chat/completions", stream=True, timeout=20,
-                         headers={"Authorization": f"Bearer {server.key}",
-                                  "X-Request-Id": request_id},
-                         json={"model": "long", "messages": HELLO, "stream": True})
+    resp = requests.post(
+        server.base_url + "/v1/chat/completions",
+        stream=True,
+        timeout=20,
+        headers={"Authorization": f"Bearer {server.key}", "X-Request-Id": request_id},
+        json={"model": "long", "messages": HELLO, "stream": True},
+    )
     next(resp.iter_lines())
     row = row_for(server, request_id, done=False)
     assert row["outcome"] == "in_progress"
@@ -277,17 +324,18 @@ def test_health_and_readiness(server):
     assert ready.status_code == 200 and ready.json()["database"] == "ok"
 
 
-def test_sigterm_lets_an_open_stream_finish_and_complete_its_row(
-    tmp_path, databases, upstream
-):
+def test_sigterm_lets_an_open_stream_finish_and_complete_its_row(tmp_path, databases, upstream):
     srv = start_server(tmp_path, upstream.base_url, databases.fresh("graceful"), workers=1)
     try:
         key = srv.cli("keys", "create", "--name", "g").stdout.strip().splitlines()[-1]
         request_id = rid()
-        resp = requests.post(srv.base_url + "/v1/chat/completions", stream=True, timeout=30,
-                             headers={"Authorization": f"Bearer {key}",
-                                      "X-Request-Id": request_id},
-                             json={"model": "long", "messages": HELLO, "stream": True})
+        resp = requests.post(
+            srv.base_url + "/v1/chat/completions",
+            stream=True,
+            timeout=30,
+            headers={"Authorization": f"Bearer {key}", "X-Request-Id": request_id},
+            json={"model": "long", "messages": HELLO, "stream": True},
+        )
         lines = resp.iter_lines()
         next(lines)
         srv.process.send_signal(signal.SIGTERM)

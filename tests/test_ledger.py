@@ -56,8 +56,11 @@ def test_rows_of_a_dead_master_are_interrupted_at_start(database_url):
     open_row(db, "alive-1", worker_tag())  # this test process's master: alive
     open_row(db, "elsewhere-1", f"other-host:{dead}:1")  # another instance's business
     assert Ledger(db).interrupt_dead_masters() == 1
-    assert outcomes(database_url) == {"dead-1": "interrupted", "alive-1": "in_progress",
-                                      "elsewhere-1": "in_progress"}
+    assert outcomes(database_url) == {
+        "dead-1": "interrupted",
+        "alive-1": "in_progress",
+        "elsewhere-1": "in_progress",
+    }
     db.dispose()
 
 
@@ -68,8 +71,10 @@ def test_gunicorn_start_hook_sweeps_dead_masters(database_url, monkeypatch):
     dead = dead_pid()
     open_row(db, "dead-2", f"{HOST}:{dead}:{dead + 1}")
     messages: list[str] = []
-    log = SimpleNamespace(info=lambda *a: messages.append(a[0] % a[1:]),
-                          warning=lambda *a: messages.append(a[0] % a[1:]))
+    log = SimpleNamespace(
+        info=lambda *a: messages.append(a[0] % a[1:]),
+        warning=lambda *a: messages.append(a[0] % a[1:]),
+    )
     serving.on_starting(SimpleNamespace(log=log))
     assert outcomes(database_url) == {"dead-2": "interrupted"}
     assert any("interrupted" in m for m in messages)
@@ -97,6 +102,9 @@ def test_periodic_sweep_uses_heartbeats(database_url):
     open_row(db, "silent-old", f"{HOST}:1:2", age_seconds=600)  # no heartbeat at all
     open_row(db, "silent-new", f"{HOST}:1:3", age_seconds=0)  # too young to judge
     assert ledger.sweep(stale_after=60) == 1
-    assert outcomes(database_url) == {"mine-old": "in_progress", "silent-old": "interrupted",
-                                      "silent-new": "in_progress"}
+    assert outcomes(database_url) == {
+        "mine-old": "in_progress",
+        "silent-old": "interrupted",
+        "silent-new": "in_progress",
+    }
     db.dispose()

@@ -19,7 +19,7 @@ def chat(client: Any, auth: dict[str, str], **body: Any) -> Any:
 
 def sse_events(data: bytes) -> list[str]:
     """The data fields of an SSE body, in order."""
-    return [e[len("data: "):] for e in data.decode().split("\n\n") if e.startswith("data: ")]
+    return [e[len("data: ") :] for e in data.decode().split("\n\n") if e.startswith("data: ")]
 
 
 def only_row(database_url: str) -> dict[str, Any]:
@@ -43,8 +43,9 @@ def test_json_chat_is_forwarded_and_answered_unchanged(client, auth, upstream):
 
 def test_client_headers_are_not_forwarded(client, api_key, upstream):
     headers = {"Authorization": f"Bearer {api_key}", "X-Custom": "private", "Cookie": "a=b"}
-    resp = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini",
-                                                     "messages": HELLO}, headers=headers)
+    resp = client.post(
+        "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO}, headers=headers
+    )
     assert resp.status_code == 200
     sent = upstream.received[0].headers
     assert "X-Custom" not in sent and "Cookie" not in sent
@@ -67,8 +68,7 @@ def test_successful_call_row_field_by_field(client, auth, database_url):
     assert row["key_name"] == "alice-laptop" and row["key_id"].startswith("key_")
     assert (row["user"], row["team"]) == ("alice", "red")
     assert row["endpoint"] == "/v1/chat/completions"
-    assert (row["model"], row["upstream_model"], row["provider"]) == ("gpt-4o-mini", "echo",
-                                                                      "fake")
+    assert (row["model"], row["upstream_model"], row["provider"]) == ("gpt-4o-mini", "echo", "fake")
     assert not row["stream"]
     assert (row["status_code"], row["outcome"]) == (200, "ok")
     assert (row["prompt_tokens"], row["completion_tokens"], row["total_tokens"]) == (11, 7, 18)
@@ -90,8 +90,11 @@ def test_request_id_is_generated_when_not_given(client, auth, database_url):
 
 def test_reused_request_id_gives_two_rows(client, auth, database_url):
     for _ in range(2):
-        client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO},
-                    headers=auth | {"X-Request-Id": "same"})
+        client.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": HELLO},
+            headers=auth | {"X-Request-Id": "same"},
+        )
     rows = read_calls(database_url, request_id="same")
     assert len(rows) == 2 and rows[0]["id"] != rows[1]["id"]
 
@@ -99,8 +102,7 @@ def test_reused_request_id_gives_two_rows(client, auth, database_url):
 def test_cached_and_reasoning_tokens_are_recorded_and_priced(client, auth, database_url):
     assert chat(client, auth, model="detailed").status_code == 200
     row = only_row(database_url)
-    assert (row["prompt_tokens"], row["completion_tokens"], row["total_tokens"]) == (120, 50,
-                                                                                     170)
+    assert (row["prompt_tokens"], row["completion_tokens"], row["total_tokens"]) == (120, 50, 170)
     assert (row["cached_tokens"], row["reasoning_tokens"]) == (100, 30)
     assert row["cost_usd"] == pytest.approx((120 * 1.0 + 50 * 2.0) / 1_000_000)
 
@@ -130,25 +132,36 @@ def test_stream_relays_events_and_hides_injected_usage(client, auth, upstream, d
     assert upstream.received[0].body["stream_options"] == {"include_usage": True}
     row = only_row(database_url)
     assert row["stream"] and row["outcome"] == "ok" and row["status_code"] == 200
-    assert (row["prompt_tokens"], row["completion_tokens"], row["usage_source"]) == (11, 7,
-                                                                                     "upstream")
+    assert (row["prompt_tokens"], row["completion_tokens"], row["usage_source"]) == (
+        11,
+        7,
+        "upstream",
+    )
     assert row["ttft_ms"] is not None and row["ttft_ms"] <= row["latency_ms"]
 
 
 def test_stream_keeps_usage_chunk_when_client_asked(client, auth, upstream):
-    resp = chat(client, auth, model="gpt-4o-mini", stream=True,
-                stream_options={"include_usage": True})
+    resp = chat(
+        client, auth, model="gpt-4o-mini", stream=True, stream_options={"include_usage": True}
+    )
     chunks = [json.loads(e) for e in sse_events(resp.data)[:-1]]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 18
     assert upstream.received[0].body["stream_options"] == {"include_usage": True}
 
 
 def test_stream_options_of_client_are_kept_when_usage_is_injected(client, auth, upstream):
-    resp = chat(client, auth, model="gpt-4o-mini", stream=True,
-                stream_options={"include_usage": False, "include_obfuscation": True})
+    resp = chat(
+        client,
+        auth,
+        model="gpt-4o-mini",
+        stream=True,
+        stream_options={"include_usage": False, "include_obfuscation": True},
+    )
     assert resp.data.endswith(b"data: [DONE]\n\n")
     assert upstream.received[0].body["stream_options"] == {
-        "include_usage": True, "include_obfuscation": True}
+        "include_usage": True,
+        "include_obfuscation": True,
+    }
 
 
 def test_upstream_drop_mid_stream_ends_with_one_error_event(client, auth, database_url):
@@ -168,8 +181,12 @@ def test_upstream_drop_mid_stream_ends_with_one_error_event(client, auth, databa
 
 
 def test_stream_row_is_in_progress_until_the_stream_ends(client, auth, database_url):
-    resp = client.post("/v1/chat/completions", headers=auth, buffered=False,
-                       json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True})
+    resp = client.post(
+        "/v1/chat/completions",
+        headers=auth,
+        buffered=False,
+        json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
+    )
     assert only_row(database_url)["outcome"] == "in_progress"
     body = b"".join(resp.response)
     resp.close()
@@ -178,8 +195,12 @@ def test_stream_row_is_in_progress_until_the_stream_ends(client, auth, database_
 
 
 def test_stream_closed_before_reading_records_client_disconnected(client, auth, database_url):
-    resp = client.post("/v1/chat/completions", headers=auth, buffered=False,
-                       json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True})
+    resp = client.post(
+        "/v1/chat/completions",
+        headers=auth,
+        buffered=False,
+        json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
+    )
     resp.close()
     row = only_row(database_url)
     assert row["outcome"] == "client_disconnected"
@@ -227,16 +248,20 @@ def test_unreachable_upstream_becomes_502(client, auth, database_url):
 
 
 def test_mock_provider_echoes_and_reports_usage(client, auth, upstream, database_url):
-    resp = chat(client, auth, model="mock",
-                messages=[{"role": "user", "content": "ping pong"}])
+    resp = chat(client, auth, model="mock", messages=[{"role": "user", "content": "ping pong"}])
     assert resp.get_json()["choices"][0]["message"]["content"] == "ping pong"
     assert upstream.received == []
     assert only_row(database_url)["usage_source"] == "upstream"
 
 
 def test_mock_provider_streams_in_several_chunks(client, auth):
-    resp = chat(client, auth, model="mock", stream=True,
-                messages=[{"role": "user", "content": "one two three four five"}])
+    resp = chat(
+        client,
+        auth,
+        model="mock",
+        stream=True,
+        messages=[{"role": "user", "content": "one two three four five"}],
+    )
     chunks = [json.loads(e) for e in sse_events(resp.data)[:-1]]
     contents = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
     assert len([c for c in contents if c]) >= 3
@@ -244,8 +269,10 @@ def test_mock_provider_streams_in_several_chunks(client, auth):
 
 
 def test_mock_provider_calls_the_first_tool(client, auth):
-    tools = [{"type": "function", "function": {"name": "get_weather"}},
-             {"type": "function", "function": {"name": "other"}}]
+    tools = [
+        {"type": "function", "function": {"name": "get_weather"}},
+        {"type": "function", "function": {"name": "other"}},
+    ]
     resp = chat(client, auth, model="mock", tools=tools)
     message = resp.get_json()["choices"][0]["message"]
     assert message["tool_calls"][0]["function"]["name"] == "get_weather"
