@@ -92,14 +92,19 @@ def json_body() -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise invalid_request("Content-Type must be application/json.")
     try:
-        body = json.loads(request.get_data(cache=False))
-    except ValueError as exc:
+        body = json.loads(request.get_data(cache=False), parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
         raise invalid_request(
             "We could not parse the JSON body of your request. Expected a JSON object."
         ) from exc
     if not isinstance(body, dict):
         raise invalid_request("The request body must be a JSON object.")
     return body
+
+
+def _no_constants(name: str) -> None:
+    # NaN and Infinity are not JSON: Python's parser accepts them, the OpenAI API does not.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def validate_chat(body: dict[str, Any]) -> None:

@@ -52,6 +52,13 @@ def _settings() -> Any:
         raise click.ClickException(f"configuration: {exc}") from exc
 
 
+def _services() -> Any:
+    """The app's services for this command; closed (pools emptied) when the command ends."""
+    found = services()
+    click.get_current_context().call_on_close(found.close)
+    return found
+
+
 def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
@@ -152,7 +159,7 @@ def keys_create(
     """Create a key. The secret is printed once, alone on the last line (or as JSON)."""
     model_list = [m.strip() for m in (models or "").split(",") if m.strip()]
     try:
-        fields, secret = services().keys.create(
+        fields, secret = _services().keys.create(
             name=name, user=user, team=team, models=model_list, rpm=rpm, tpm=tpm,
             budget_usd=budget_usd, expires_at=_date(expires),
         )  # fmt: skip
@@ -170,7 +177,7 @@ def keys_create(
 @with_appcontext
 def keys_list(as_json: bool) -> None:
     """List keys (never their secrets)."""
-    rows = services().keys.list()
+    rows = _services().keys.list()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -185,7 +192,7 @@ def keys_list(as_json: bool) -> None:
 def keys_revoke(name_or_id: str) -> None:
     """Revoke a key by name or id."""
     try:
-        row = services().keys.revoke(name_or_id)
+        row = _services().keys.revoke(name_or_id)
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"revoked key {row['name']} ({row['id']})")
@@ -217,7 +224,7 @@ def usage_command(
     """Usage aggregates from the ledger."""
     groups = [g.strip() for g in by.split(",") if g.strip()]
     try:
-        rows = reports.usage(services().db, groups, since, until, key, model)
+        rows = reports.usage(_services().db, groups, since, until, key, model)
     except reports.ReportError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(reports.render(rows, [*groups, *reports.USAGE_FIELDS], fmt))
@@ -236,7 +243,7 @@ def calls_command(
 ) -> None:
     """Ledger rows, newest first."""
     try:
-        rows = reports.list_calls(services().db, limit, key, model, outcome, since)
+        rows = reports.list_calls(_services().db, limit, key, model, outcome, since)
     except reports.ReportError as exc:
         raise click.UsageError(str(exc)) from exc
     fields = reports.CALL_TABLE_FIELDS if fmt == "table" else CALL_FIELDS

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
@@ -86,7 +86,7 @@ class OpenSchema(Schema):
 
 
 def _named(name: str) -> None:
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise ValidationError("Must match ^[A-Za-z0-9_-]{1,64}$.")
 
 
@@ -154,7 +154,8 @@ class ContentField(fields.Field):
             if not isinstance(part, dict):
                 errors[i] = ["Expected an object."]
                 continue
-            schema = PART_SCHEMAS.get(part.get("type"))  # type: ignore[arg-type]
+            part_type = part.get("type")
+            schema = PART_SCHEMAS.get(part_type) if isinstance(part_type, str) else None
             if schema is None:
                 errors[i] = {"type": [f"Must be one of: {', '.join(PART_SCHEMAS)}."]}
                 continue

@@ -46,6 +46,14 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+def encode_json(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; escaped ASCII when the body holds lone surrogates (valid JSON)."""
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+
 def split_events(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, bytes]]:
     """Split an SSE byte stream into events: yields (raw event bytes, its data field).
 
@@ -143,7 +151,7 @@ class UpstreamClient:
             self.headers["Authorization"] = f"Bearer {provider.api_key}"
 
     def send(self, payload: dict[str, Any], stream: bool) -> HTTPReply:
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        data = encode_json(payload)
         headers = self.headers
         if stream:
             headers = headers | {"Accept": "text/event-stream"}

@@ -123,7 +123,7 @@ class DatabaseFactory:
         if USE_POSTGRES:
             name = f"sbtest_{label}_{uuid.uuid4().hex[:8]}"
             with self._admin() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+                conn.execute(f'CREATE DATABASE "{name}"')
             self.created.append(name)
             url = make_url(BASE_URL).set(database=name).render_as_string(hide_password=False)
             upgrade(url)
@@ -136,28 +136,21 @@ class DatabaseFactory:
         return f"sqlite:///{path}"
 
     def _admin(self) -> Any:
-        engine = create_engine(BASE_URL, isolation_level="AUTOCOMMIT")
-        return _closing_connection(engine)
+        """An autocommit psycopg connection to the server's maintenance database."""
+        import psycopg
+
+        url = make_url(BASE_URL)
+        return psycopg.connect(
+            host=url.host, port=url.port, user=url.username, password=url.password,
+            dbname=url.database or "postgres", autocommit=True,
+        )  # fmt: skip
 
     def drop_all(self) -> None:
         if not USE_POSTGRES:
             return
         with self._admin() as conn:
             for name in self.created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-class _closing_connection:  # noqa: N801 - used as a context manager
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-
-    def __enter__(self) -> Any:
-        self.conn = self.engine.connect()
-        return self.conn
-
-    def __exit__(self, *exc: Any) -> None:
-        self.conn.close()
-        self.engine.dispose()
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
