@@ -53,7 +53,7 @@ def record_unforwarded(response: Response) -> Response:
     if call is None:
         return response
     response.headers["x-request-id"] = call.request_id or call.id
-    if call.provider:
+    if call.answered and call.provider:
         response.headers["x-switchboard-provider"] = call.provider
     if g.get("streaming") or call.recorded:
         return response

@@ -133,6 +133,7 @@ class Call:
     provider: str | None = None
     stream: bool = False
     attempts: int = 0
+    answered: bool = False  # the provider sent an answer (any status)
     opened: bool = False  # an in_progress row exists
     recorded: bool = False  # the final row is written
 

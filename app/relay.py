@@ -113,6 +113,7 @@ class Relay:
         except UpstreamUnreachable as exc:
             self._fail(call, 502, "upstream_error", str(exc))
             raise upstream_error(str(exc)) from exc
+        call.answered = True
 
         if call.stream and reply.status == 200:
             relay = StreamRelay(self.ledger, call, reply, model, body, strip_usage)

@@ -309,7 +309,7 @@ def start_server(workdir: Path, upstream_url: str, database_url: str, workers: i
             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = Server(process, f"http://127.0.0.1:{port}", database_url, env, log_path)
-    up = wait_for(lambda: _answers(server.base_url + "/healthz"), timeout=30)
+    up = wait_for(lambda: answers(server.base_url + "/healthz"), timeout=30)
     if not up:
         process.kill()
         raise RuntimeError("gunicorn did not start:\n" + server.log())
@@ -326,7 +326,7 @@ def stop_server(server: Server) -> None:
             server.process.wait(timeout=10)
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=1).status_code == 200
     except requests.RequestException:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -18,8 +20,11 @@ import pytest
 import requests
 
 from tests.conftest import (
+    ROOT,
     UPSTREAM_SECRET,
     Server,
+    answers,
+    free_port,
     read_calls,
     start_server,
     stop_server,
@@ -346,3 +351,32 @@ def test_sigterm_lets_an_open_stream_finish_and_complete_its_row(tmp_path, datab
         assert rows[0]["outcome"] == "ok" and rows[0]["completion_tokens"] == 7
     finally:
         stop_server(srv)
+
+
+def test_newcomer_demo_runs_on_sqlite_with_the_mock_provider(tmp_path):
+    """`switchboard serve --demo` in an empty folder: migrates, prints a key, serves."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "GUNICORN"))}
+    env |= {"GUNICORN_CMD_ARGS": "--no-control-socket", "PYTHONPATH": str(ROOT)}
+    log_path = tmp_path / "demo.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--demo", "--bind",
+             f"127.0.0.1:{port}", "--workers", "1"],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert wait_for(lambda: answers(base + "/healthz"), timeout=30), log_path.read_text()
+        output = log_path.read_text()
+        key = next(line.strip() for line in output.splitlines() if line.strip().startswith("sb-"))
+        assert (tmp_path / "switchboard.db").exists()
+        client = openai.OpenAI(api_key=key, base_url=base + "/v1", max_retries=0, timeout=20)
+        completion = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello demo"}]
+        )
+        assert completion.choices[0].message.content == "Hello demo"
+        assert "mock" in {m.owned_by for m in client.models.list()}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

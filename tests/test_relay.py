@@ -223,6 +223,7 @@ def test_upstream_4xx_is_passed_through(client, auth, database_url):
 def test_upstream_5xx_becomes_502(client, auth, database_url, stream):
     resp = chat(client, auth, model="broken", stream=stream)
     assert resp.status_code == 502
+    assert resp.headers["x-switchboard-provider"] == "fake"
     assert resp.get_json()["error"]["type"] == "upstream_error"
     assert UPSTREAM_SECRET not in resp.get_data(as_text=True)
     row = only_row(database_url)
@@ -240,6 +241,7 @@ def test_unreachable_upstream_becomes_502(client, auth, database_url):
     assert resp.status_code == 502
     error = resp.get_json()["error"]
     assert error["type"] == "upstream_error" and "unreachable" in error["message"]
+    assert "x-switchboard-provider" not in resp.headers
     row = only_row(database_url)
     assert (row["outcome"], row["provider"], row["attempts"]) == ("upstream_error", "dead", 1)
 

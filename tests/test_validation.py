@@ -838,6 +838,7 @@ def test_invalid_request_is_refused_before_the_upstream(client, auth, upstream, 
 
 # ---- names with a trailing newline, part types that are not strings ---------------------
 
+
 @pytest.mark.parametrize(
     ("changes", "param"),
     [
