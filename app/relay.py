@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,14 +106,8 @@ class Relay:
         payload, strip_usage = upstream_payload(body, model, provider)
         self.ledger.open(call)
         call.attempts = 1
-        try:
+        with self._failures_recorded(call):
             reply = self.transports[provider.name].send(payload, call.stream)
-        except UpstreamTimeout as exc:
-            self._fail(call, 504, "upstream_timeout", str(exc))
-            raise upstream_timeout(str(exc)) from exc
-        except UpstreamUnreachable as exc:
-            self._fail(call, 502, "upstream_error", str(exc))
-            raise upstream_error(str(exc)) from exc
         call.answered = True
 
         if call.stream and reply.status == 200:
@@ -124,13 +119,8 @@ class Relay:
         self, call: Call, reply: Reply, model: Model, body: dict[str, Any], provider: Provider
     ) -> JSONAnswer:
         try:
-            content = reply.read_body()
-        except UpstreamTimeout as exc:
-            self._fail(call, 504, "upstream_timeout", str(exc))
-            raise upstream_timeout(str(exc)) from exc
-        except UpstreamUnreachable as exc:
-            self._fail(call, 502, "upstream_error", str(exc))
-            raise upstream_error(str(exc)) from exc
+            with self._failures_recorded(call):
+                content = reply.read_body()
         finally:
             reply.close()
         status = reply.status
@@ -164,6 +154,18 @@ class Relay:
 
     def _fail(self, call: Call, status: int, outcome: str, error: str) -> None:
         self.ledger.finish(call, Outcome(outcome, status, error=error))
+
+    @contextmanager
+    def _failures_recorded(self, call: Call) -> Iterator[None]:
+        """Record a transport failure in the ledger and raise it as 504 or 502."""
+        try:
+            yield
+        except UpstreamTimeout as exc:
+            self._fail(call, 504, "upstream_timeout", str(exc))
+            raise upstream_timeout(str(exc)) from exc
+        except UpstreamUnreachable as exc:
+            self._fail(call, 502, "upstream_error", str(exc))
+            raise upstream_error(str(exc)) from exc
 
 
 def upstream_payload(

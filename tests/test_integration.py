@@ -35,10 +35,23 @@ pytestmark = pytest.mark.integration
 HELLO = [{"role": "user", "content": "Hello there"}]
 
 
+_CLIENTS: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    """Closes the SDK clients a test opened."""
+    yield
+    while _CLIENTS:
+        _CLIENTS.pop().close()
+
+
 def sdk(server: Server, key: str | None = None, prefix: str = "/v1") -> openai.OpenAI:
-    return openai.OpenAI(
+    client = openai.OpenAI(
         api_key=key or server.key, base_url=server.base_url + prefix, max_retries=0, timeout=20
     )
+    _CLIENTS.append(client)
+    return client
 
 
 def rid() -> str:
@@ -57,6 +70,17 @@ def row_for(server: Server, request_id: str, done: bool = True) -> dict[str, Any
     rows = wait_for(ready, timeout=10)
     assert rows and len(rows) == 1, rows
     return rows[0]
+
+
+def open_stream(base_url: str, key: str, model: str, request_id: str) -> requests.Response:
+    """A raw streamed chat request, for tests that need the socket in hand."""
+    return requests.post(
+        base_url + "/v1/chat/completions",
+        stream=True,
+        timeout=30,
+        headers={"Authorization": f"Bearer {key}", "X-Request-Id": request_id},
+        json={"model": model, "messages": HELLO, "stream": True},
+    )
 
 
 def test_chat_through_the_sdk(server):
@@ -244,13 +268,7 @@ def test_upstream_drop_mid_stream_raises_in_the_sdk_and_is_recorded(server):
 
 def test_client_disconnect_closes_the_upstream_and_is_recorded(server, upstream):
     request_id = rid()
-    resp = requests.post(
-        server.base_url + "/v1/chat/completions",
-        stream=True,
-        timeout=20,
-        headers={"Authorization": f"Bearer {server.key}", "X-Request-Id": request_id},
-        json={"model": "long", "messages": HELLO, "stream": True},
-    )
+    resp = open_stream(server.base_url, server.key, "long", request_id)
     lines = resp.iter_lines()
     seen = [line for _, line in zip(range(6), lines, strict=False)]
     assert any(b"w1" in line for line in seen)
@@ -303,13 +321,7 @@ def test_expired_key_is_refused(server):
 
 def test_killed_worker_leaves_an_interrupted_row(server):
     request_id = rid()
-    resp = requests.post(
-        server.base_url + "/v1/chat/completions",
-        stream=True,
-        timeout=20,
-        headers={"Authorization": f"Bearer {server.key}", "X-Request-Id": request_id},
-        json={"model": "long", "messages": HELLO, "stream": True},
-    )
+    resp = open_stream(server.base_url, server.key, "long", request_id)
     next(resp.iter_lines())
     row = row_for(server, request_id, done=False)
     assert row["outcome"] == "in_progress"
@@ -334,13 +346,7 @@ def test_sigterm_lets_an_open_stream_finish_and_complete_its_row(tmp_path, datab
     try:
         key = srv.cli("keys", "create", "--name", "g").stdout.strip().splitlines()[-1]
         request_id = rid()
-        resp = requests.post(
-            srv.base_url + "/v1/chat/completions",
-            stream=True,
-            timeout=30,
-            headers={"Authorization": f"Bearer {key}", "X-Request-Id": request_id},
-            json={"model": "long", "messages": HELLO, "stream": True},
-        )
+        resp = open_stream(srv.base_url, key, "long", request_id)
         lines = resp.iter_lines()
         next(lines)
         srv.process.send_signal(signal.SIGTERM)
@@ -372,6 +378,7 @@ def test_newcomer_demo_runs_on_sqlite_with_the_mock_provider(tmp_path):
         key = next(line.strip() for line in output.splitlines() if line.strip().startswith("sb-"))
         assert (tmp_path / "switchboard.db").exists()
         client = openai.OpenAI(api_key=key, base_url=base + "/v1", max_retries=0, timeout=20)
+        _CLIENTS.append(client)
         completion = client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello demo"}]
         )
