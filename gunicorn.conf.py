@@ -4,11 +4,14 @@ Worker model: gthread. An open stream holds one thread (about 80 KB), not a proc
 blocking libraries (requests, SQLAlchemy, psycopg, sqlite3) need no monkey-patching. See the
 README, "Deployment", for why this and not gevent. Every value can be overridden by
 GUNICORN_CMD_ARGS or the command line.
+
+The master never imports the application: it stays small, and its ledger tasks (start-up
+sweep, marking a dead worker's calls interrupted) run in a short-lived `python -m app.serving`.
 """
 
 import os
-
-from app.serving import child_exit, on_starting, post_worker_init, worker_exit  # noqa: F401
+import subprocess
+import sys
 
 bind = os.environ.get("SWITCHBOARD_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SWITCHBOARD_WORKERS", "2"))
@@ -26,3 +29,30 @@ keepalive = 5
 # Migrations are never run here: `switchboard db upgrade` runs them once.
 preload_app = False
 limit_request_line = 8190
+
+
+def _ledger_task(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "app.serving", *args])
+
+
+def on_starting(server):
+    # Before any worker: a bad configuration stops here; calls of a previous run are closed.
+    if _ledger_task("start").wait(timeout=120) == 2:
+        raise SystemExit("switchboard: configuration error (see above)")
+
+
+def child_exit(server, worker):
+    # Runs for every worker that ends, kill -9 included; the master reaps the task process.
+    _ledger_task("worker-exited", str(os.getpid()), str(worker.pid))
+
+
+def post_worker_init(worker):
+    from app.serving import post_worker_init as start_sweeper
+
+    start_sweeper(worker)
+
+
+def worker_exit(server, worker):
+    from app.serving import worker_exit as close_services
+
+    close_services(worker)

@@ -9,12 +9,13 @@ and only the few worker processes contend through `busy_timeout`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -41,9 +42,16 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 30) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_recycle=1800
-    )
+    # No pre-ping: it would cost a round trip per write on the request path. A connection
+    # found dead is invalidated and the statement retried once (`Database.execute`).
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
+
+
+def _sqlite_value(value: Any) -> Any:
+    # The format SQLAlchemy's SQLite DateTime type reads back.
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
 
 
 class Database:
@@ -64,6 +72,53 @@ class Database:
             return
         with self._write_lock, self.engine.begin() as conn:
             yield conn
+
+    def insert_sql(self, table: Table, columns: Sequence[str]) -> str:
+        """`INSERT INTO table (columns) VALUES (...)` in the driver's own parameter style."""
+        names = ", ".join(f'"{c}"' for c in columns)
+        values = ", ".join(self._param(c) for c in columns)
+        return f'INSERT INTO "{table.name}" ({names}) VALUES ({values})'
+
+    def update_sql(self, table: Table, columns: Sequence[str], key: str) -> str:
+        """`UPDATE table SET columns WHERE key = ...` in the driver's own parameter style."""
+        sets = ", ".join(f'"{c}" = {self._param(c)}' for c in columns)
+        return f'UPDATE "{table.name}" SET {sets} WHERE "{key}" = {self._param(key)}'
+
+    def _param(self, name: str) -> str:
+        return f":{name}" if self.is_sqlite else f"%({name})s"
+
+    def execute(self, sql: str, params: dict[str, Any]) -> int:
+        """Run one prepared statement in its own transaction through the DB-API driver.
+
+        This is the request path's write: no statement building, one pool checkout, one
+        commit. Returns the row count. A connection that turns out dead is discarded and the
+        statement retried once on a fresh one.
+        """
+        if self.is_sqlite:
+            params = {k: _sqlite_value(v) for k, v in params.items()}
+        dbapi = self.engine.dialect.loaded_dbapi
+        for attempt in (1, 2):
+            with self._write_lock or nullcontext():
+                conn = self.engine.raw_connection()
+                try:
+                    cursor = conn.cursor()
+                    try:
+                        cursor.execute(sql, params)
+                        count = int(cursor.rowcount)
+                    finally:
+                        cursor.close()
+                    conn.commit()
+                    return count
+                except dbapi.OperationalError:
+                    conn.invalidate()
+                    if attempt == 2 or self.is_sqlite:
+                        raise
+                except BaseException:
+                    conn.rollback()
+                    raise
+                finally:
+                    conn.close()
+        raise AssertionError("unreachable")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -198,6 +198,11 @@ class Ledger:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._tag: str | None = None
+        self._columns = [c.name for c in calls.columns]
+        self._insert = db.insert_sql(calls, self._columns)
+        final = [c for c in self._columns if c not in ("id", "created_at")]
+        self._update = db.update_sql(calls, final, "id")
+        self._blank = dict.fromkeys(self._columns)
 
     @property
     def tag(self) -> str:
@@ -214,8 +219,7 @@ class Ledger:
             "usage_source": "absent",
             "worker": self.tag,
         }
-        with self.db.write() as conn:
-            conn.execute(insert(calls).values(**row))
+        self.db.execute(self._insert, self._blank | row)
         call.opened = True
 
     def finish(self, call: Call, result: Outcome) -> None:
@@ -233,13 +237,11 @@ class Ledger:
                 "worker": None,
             }
         )
-        with self.db.write() as conn:
-            if call.opened:
-                values.pop("id")
-                values.pop("created_at")
-                conn.execute(update(calls).where(calls.c.id == call.id).values(**values))
-            else:
-                conn.execute(insert(calls).values(**values))
+        if call.opened:
+            values.pop("created_at")
+            self.db.execute(self._update, values)
+        else:
+            self.db.execute(self._insert, self._blank | values)
         call.recorded = True
 
     # ---- interrupted calls --------------------------------------------------------------

@@ -116,6 +116,9 @@ class MockReply:
         for data in self._data():
             yield b"data: " + data + b"\n\n", data
 
+    def drain(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
 

@@ -237,6 +237,7 @@ class StreamRelay:
                 if data == DONE:
                     self.outcome, self.error = "ok", None
                     yield raw
+                    self.reply.drain()
                     return
                 event = _parse(data)
                 if event is not None:

@@ -1,69 +1,82 @@
-"""gunicorn server hooks (used by gunicorn.conf.py): the ledger's side of process life.
+"""The ledger's side of process life under gunicorn (hooks in gunicorn.conf.py).
 
-- `on_starting` (master, once): fail fast on a bad configuration; mark rows left `in_progress`
-  by a previous run on this host as `interrupted`.
-- `post_worker_init` (each worker): start the heartbeat-and-sweep thread.
-- `child_exit` (master, each time a worker ends, `kill -9` included): mark that worker's
-  `in_progress` rows as `interrupted` at once.
+- At start-up (master, once): rows left `in_progress` by a previous run on this host are marked
+  `interrupted`.
+- Each worker, once initialised, starts its heartbeat-and-sweep thread.
+- Each time a worker ends (`kill -9` included), the master has its `in_progress` rows marked
+  `interrupted` at once.
+
+The master itself never imports the application (it stays small, and holds no database
+connection across forks): its tasks run as `python -m app.serving TASK ...`, a short-lived
+process.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import sys
 from typing import Any
 
 from sqlalchemy import inspect
 
-from .config import load_settings
+from .config import ConfigError, load_settings
 from .db import Database
 from .ledger import Ledger, worker_tag
 
-log = logging.getLogger("gunicorn.error")
+log = logging.getLogger("switchboard.serving")
 
 
-def _with_ledger(action: Any) -> Any:
-    """Run `action(ledger)` on a short-lived engine: the master keeps no connection to fork."""
-    db = Database(load_settings().database_url)
-    try:
-        return action(Ledger(db))
-    finally:
-        db.dispose()
+def sweep_previous_run(db: Database) -> int:
+    """Mark rows of dead gunicorn masters on this host as interrupted; 0 without a schema."""
+    if not inspect(db.engine).has_table("calls"):
+        log.warning("the database has no schema yet: run `switchboard db upgrade`")
+        return 0
+    return Ledger(db).interrupt_dead_masters()
 
 
-def on_starting(server: Any) -> None:
-    settings = load_settings()  # a configuration error stops the master here, before forking
-    server.log.info("switchboard configuration: %s", settings.source)
-    db = Database(settings.database_url)
-    try:
-        if not inspect(db.engine).has_table("calls"):
-            server.log.warning("the database has no schema yet: run `switchboard db upgrade`")
-            return
-        marked = Ledger(db).interrupt_dead_masters()
-        if marked:
-            server.log.warning("marked %d call(s) from a previous run as interrupted", marked)
-    except Exception as exc:  # noqa: BLE001 - serving must start even if the database is down
-        server.log.warning("start-up sweep skipped: %s", type(exc).__name__)
-    finally:
-        db.dispose()
+def worker_exited(db: Database, master_pid: int, worker_pid: int) -> int:
+    return Ledger(db).interrupt_worker(worker_tag(pid=worker_pid, parent=master_pid))
 
 
 def post_worker_init(worker: Any) -> None:
-    app = worker.wsgi
-    services = getattr(app, "extensions", {}).get("switchboard")
+    services = getattr(worker.wsgi, "extensions", {}).get("switchboard")
     if services is not None:
         services.sweeper.start()
 
 
-def child_exit(server: Any, worker: Any) -> None:
-    tag = worker_tag(pid=worker.pid, parent=os.getpid())
-    try:
-        _with_ledger(lambda ledger: ledger.interrupt_worker(tag))
-    except Exception as exc:  # noqa: BLE001 - the periodic sweep will catch these rows
-        server.log.warning("could not sweep calls of worker %s: %s", worker.pid, type(exc).__name__)
-
-
-def worker_exit(server: Any, worker: Any) -> None:
+def worker_exit(worker: Any) -> None:
     services = getattr(worker.wsgi, "extensions", {}).get("switchboard")
     if services is not None:
         services.close()
+
+
+def main(argv: list[str]) -> int:
+    """`start` or `worker-exited MASTER_PID WORKER_PID`; exit 2 on a configuration error."""
+    logging.basicConfig(level=logging.INFO, format="[switchboard] %(message)s")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        log.error("configuration: %s", exc)
+        return 2
+    db = Database(settings.database_url)
+    try:
+        if argv[:1] == ["start"]:
+            log.info("configuration: %s", settings.source)
+            marked = sweep_previous_run(db)
+        elif argv[:1] == ["worker-exited"] and len(argv) == 3:
+            marked = worker_exited(db, int(argv[1]), int(argv[2]))
+        else:
+            log.error("usage: python -m app.serving start | worker-exited MASTER WORKER")
+            return 64
+        if marked:
+            log.warning("marked %d in-progress call(s) interrupted", marked)
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the periodic sweep is the net for what is missed
+        log.warning("ledger task %s failed: %s", argv[:1], type(exc).__name__)
+        return 1
+    finally:
+        db.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -37,6 +37,8 @@ class Reply(Protocol):
 
     def events(self) -> Iterator[tuple[bytes, bytes]]: ...
 
+    def drain(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -119,6 +121,8 @@ class HTTPReply:
                 # read1 returns what has arrived (one HTTP chunk or less): no waiting to fill.
                 chunk = raw.read1(READ_SIZE)
                 if not chunk:
+                    # Read to the end: the connection goes back to the pool for the next call.
+                    raw.release_conn()
                     return
                 yield chunk
         except urllib3.exceptions.ReadTimeoutError as exc:
@@ -128,6 +132,22 @@ class HTTPReply:
 
     def events(self) -> Iterator[tuple[bytes, bytes]]:
         return split_events(self._chunks())
+
+    def drain(self, timeout: float = 1.0) -> None:
+        """Read what follows `[DONE]` (the end of the body), so the connection is reused.
+
+        Bounded by `timeout`: an upstream that keeps the connection open after `[DONE]` costs
+        its connection, never the client's time.
+        """
+        connection = getattr(self.response.raw, "_connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(timeout)
+        try:
+            for _ in self._chunks():
+                pass
+        except (UpstreamTimeout, UpstreamUnreachable):
+            return
 
     def close(self) -> None:
         self.response.close()

@@ -58,6 +58,7 @@ class StreamEnd:
 class FakeUpstream:
     def __init__(self) -> None:
         self.record = True  # the benchmark turns this off
+        self.connections = 0
         self.received: list[Received] = []
         self.stream_ends: list[StreamEnd] = []
         self.lock = threading.Lock()
@@ -80,6 +81,7 @@ class FakeUpstream:
         with self.lock:
             self.received.clear()
             self.stream_ends.clear()
+            self.connections = 0
 
     def requests_for(self, marker: str) -> list[Received]:
         """Requests whose last message content contains `marker`."""
@@ -144,6 +146,11 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             return
+
+        def setup(self) -> None:
+            super().setup()
+            with fake.lock:
+                fake.connections += 1
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             self._json(200, {"object": "list", "data": []})

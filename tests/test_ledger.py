@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import timedelta
-from types import SimpleNamespace
 
 from sqlalchemy import insert
 
-from app import serving
 from app.db import Database
 from app.ledger import HOST, Call, Ledger, Outcome, worker_tag
 from app.models import CallRecord, utcnow
-from tests.conftest import read_calls
+from tests.conftest import ROOT, read_calls
 
 
 def dead_pid() -> int:
@@ -64,30 +63,46 @@ def test_rows_of_a_dead_master_are_interrupted_at_start(database_url):
     db.dispose()
 
 
-def test_gunicorn_start_hook_sweeps_dead_masters(database_url, monkeypatch):
-    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", database_url)
-    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
+def ledger_task(database_url: str, *args: str, config: str | None = None):
+    """Run `python -m app.serving ARGS` as the gunicorn master does."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env["SWITCHBOARD_DATABASE_URL"] = database_url
+    if config:
+        env["SWITCHBOARD_CONFIG"] = config
+    return subprocess.run(
+        [sys.executable, "-m", "app.serving", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_start_task_sweeps_dead_masters(database_url):
     db = Database(database_url)
     dead = dead_pid()
     open_row(db, "dead-2", f"{HOST}:{dead}:{dead + 1}")
-    messages: list[str] = []
-    log = SimpleNamespace(
-        info=lambda *a: messages.append(a[0] % a[1:]),
-        warning=lambda *a: messages.append(a[0] % a[1:]),
-    )
-    serving.on_starting(SimpleNamespace(log=log))
+    done = ledger_task(database_url, "start")
+    assert done.returncode == 0, done.stderr
     assert outcomes(database_url) == {"dead-2": "interrupted"}
-    assert any("interrupted" in m for m in messages)
+    assert "marked 1 in-progress call(s) interrupted" in done.stderr
     db.dispose()
 
 
-def test_child_exit_hook_interrupts_only_that_workers_rows(database_url, monkeypatch):
-    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", database_url)
-    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
+def test_start_task_stops_on_a_configuration_error(database_url, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[providers]]\nname = "x"\nkind = "telegraph"\n')
+    done = ledger_task(database_url, "start", config=str(bad))
+    assert done.returncode == 2 and "kind must be one of" in done.stderr
+
+
+def test_worker_exited_task_interrupts_only_that_workers_rows(database_url):
     db = Database(database_url)
-    open_row(db, "w-100", worker_tag(pid=100, parent=serving.os.getpid()))
-    open_row(db, "w-101", worker_tag(pid=101, parent=serving.os.getpid()))
-    serving.child_exit(SimpleNamespace(log=None), SimpleNamespace(pid=100))
+    open_row(db, "w-100", worker_tag(pid=100, parent=4242))
+    open_row(db, "w-101", worker_tag(pid=101, parent=4242))
+    done = ledger_task(database_url, "worker-exited", "4242", "100")
+    assert done.returncode == 0, done.stderr
     assert outcomes(database_url) == {"w-100": "interrupted", "w-101": "in_progress"}
     [row] = [r for r in read_calls(database_url) if r["id"] == "w-100"]
     assert row["error"].startswith("worker ") and row["completed_at"] is not None

@@ -140,6 +140,14 @@ def test_stream_relays_events_and_hides_injected_usage(client, auth, upstream, d
     assert row["ttft_ms"] is not None and row["ttft_ms"] <= row["latency_ms"]
 
 
+def test_upstream_connections_are_reused_for_json_and_streams(client, auth, upstream):
+    for stream in (False, True, False, True, True):
+        resp = chat(client, auth, model="gpt-4o-mini", stream=stream)
+        assert resp.status_code == 200 and resp.data
+    assert len(upstream.received) == 5
+    assert upstream.connections == 1
+
+
 def test_stream_keeps_usage_chunk_when_client_asked(client, auth, upstream):
     resp = chat(
         client, auth, model="gpt-4o-mini", stream=True, stream_options={"include_usage": True}
