@@ -18,9 +18,10 @@ workers = int(os.environ.get("SWITCHBOARD_WORKERS", "2"))
 worker_class = "gthread"
 # Threads per worker bound the open streams per worker: 2 x 512 covers 1,000 streams.
 threads = int(os.environ.get("SWITCHBOARD_THREADS", "512"))
-# Connections beyond the threads may only be idle keep-alive ones (64): active requests never
-# wait silently in a queue behind busy threads.
-worker_connections = threads + 64
+# No more connections than threads: gunicorn hands every accepted connection to the thread
+# pool, so any excess would wait silently behind busy threads (measured: streams waiting a
+# whole stream for their first byte). gunicorn then serves without keep-alive and warns so.
+worker_connections = threads
 # On gthread this is a heartbeat of the worker's main loop, never a limit on a long stream.
 timeout = 60
 # On SIGTERM/SIGHUP, in-flight calls (streams included) get this long to finish and record.

@@ -1,0 +1,56 @@
+"""A bare Flask + requests pass-through: the ceiling of Switchboard's stack (benchmark only).
+
+No keys, no validation, no ledger: parse the body, POST it to the upstream over one pooled
+`requests.Session`, relay the answer (streams with `read1`, as they arrive). Run by
+bench/run.py under gunicorn gthread with Switchboard's default workers and threads:
+
+    BENCH_UPSTREAM=http://127.0.0.1:9100/v1 python -m gunicorn --pythonpath bench \
+        -w 2 -k gthread --threads 512 --worker-connections 576 passthrough:app
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import requests
+from flask import Flask, Response, request
+from requests.adapters import HTTPAdapter
+
+UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9100/v1").rstrip("/")
+HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-upstream"}
+
+app = Flask(__name__)
+session = requests.Session()
+session.trust_env = False
+session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=256, max_retries=0))
+
+
+@app.get("/healthz")
+def healthz() -> Response:
+    return Response(b'{"status":"ok"}', content_type="application/json")
+
+
+@app.post("/v1/chat/completions")
+def chat() -> Response:
+    body = request.get_data()
+    stream = json.loads(body).get("stream") is True
+    upstream = session.post(
+        UPSTREAM + "/chat/completions", data=body, headers=HEADERS, stream=True, timeout=(5, 600)
+    )
+    ctype = upstream.headers.get("Content-Type", "application/json")
+    if not stream or upstream.status_code != 200:
+        return Response(upstream.content, status=upstream.status_code, content_type=ctype)
+
+    def relay() -> Iterator[bytes]:
+        try:
+            while True:
+                data = upstream.raw.read1(65536)
+                if not data:
+                    return
+                yield data
+        finally:
+            upstream.close()
+
+    return Response(relay(), status=200, content_type=ctype, headers={"Cache-Control": "no-cache"})
