@@ -11,57 +11,45 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields
 
 
-class StrictNumber(fields.Field):
-    """A JSON number (int or float, never a bool or a string)."""
+class JSONTypeField(fields.Field):
+    """A value that must already be one of `json_types` (a bool never counts as a number)."""
 
+    json_types: tuple[type, ...] = ()
+    default_error_messages = {"invalid": "Invalid type."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) and bool not in self.json_types:
+            raise self.make_error("invalid")
+        if not isinstance(value, self.json_types):
+            raise self.make_error("invalid")
+        return value
+
+
+class StrictNumber(JSONTypeField):
+    json_types = (int, float)
     default_error_messages = {"invalid": "Expected a number."}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.make_error("invalid")
-        return value
 
-
-class StrictInteger(fields.Field):
-    """A JSON integer (never a bool, a float or a string)."""
-
+class StrictInteger(JSONTypeField):
+    json_types = (int,)
     default_error_messages = {"invalid": "Expected an integer."}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.make_error("invalid")
-        return value
 
-
-class StrictBoolean(fields.Field):
-    """A JSON boolean."""
-
+class StrictBoolean(JSONTypeField):
+    json_types = (bool,)
     default_error_messages = {"invalid": "Expected a boolean."}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
 
-
-class StrictString(fields.Field):
+class StrictString(JSONTypeField):
+    json_types = (str,)
     default_error_messages = {"invalid": "Expected a string."}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if not isinstance(value, str):
-            raise self.make_error("invalid")
-        return value
 
-
-class JSONObject(fields.Field):
+class JSONObject(JSONTypeField):
     """Any JSON object, contents unchecked."""
 
+    json_types = (dict,)
     default_error_messages = {"invalid": "Expected an object."}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if not isinstance(value, dict):
-            raise self.make_error("invalid")
-        return value
 
 
 class ChoiceField(fields.Field):
