@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Model, Provider, Settings
-from .errors import ApiError, upstream_error, upstream_timeout
+from .errors import ApiError, outcome_for_status, upstream_error, upstream_timeout
 from .keys import ClientKey
 from .ledger import (
     Call,
@@ -129,7 +129,7 @@ class Relay:
             self.ledger.finish(
                 call,
                 Outcome(
-                    _outcome_for_upstream(status),
+                    outcome_for_status(status),
                     status,
                     error=f"upstream answered {status}: {_snippet(content)}",
                 ),
@@ -335,12 +335,6 @@ def _completion_chars(parsed: Any) -> int:
             if isinstance(message, dict) and isinstance(message.get("content"), str):
                 total += len(message["content"])
     return total
-
-
-def _outcome_for_upstream(status: int) -> str:
-    return {401: "unauthorized", 403: "forbidden", 429: "rate_limited"}.get(
-        status, "invalid_request"
-    )
 
 
 def _snippet(data: bytes, limit: int = 300) -> str:

@@ -188,13 +188,18 @@ def test_upstream_drop_mid_stream_ends_with_one_error_event(client, auth, databa
     assert row["usage_source"] == "estimated" and row["completion_tokens"] > 0
 
 
-def test_stream_row_is_in_progress_until_the_stream_ends(client, auth, database_url):
-    resp = client.post(
+def unread_stream(client: Any, auth: dict[str, str]) -> Any:
+    """A streamed call whose body the test has not read yet."""
+    return client.post(
         "/v1/chat/completions",
         headers=auth,
         buffered=False,
         json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
     )
+
+
+def test_stream_row_is_in_progress_until_the_stream_ends(client, auth, database_url):
+    resp = unread_stream(client, auth)
     assert only_row(database_url)["outcome"] == "in_progress"
     body = b"".join(resp.response)
     resp.close()
@@ -203,12 +208,7 @@ def test_stream_row_is_in_progress_until_the_stream_ends(client, auth, database_
 
 
 def test_stream_closed_before_reading_records_client_disconnected(client, auth, database_url):
-    resp = client.post(
-        "/v1/chat/completions",
-        headers=auth,
-        buffered=False,
-        json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
-    )
+    resp = unread_stream(client, auth)
     resp.close()
     row = only_row(database_url)
     assert row["outcome"] == "client_disconnected"
