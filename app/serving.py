@@ -38,14 +38,19 @@ def worker_exited(db: Database, master_pid: int, worker_pid: int) -> int:
     return Ledger(db).interrupt_worker(worker_tag(pid=worker_pid, parent=master_pid))
 
 
+def _services(worker: Any) -> Any:
+    """The Switchboard services of a gunicorn worker's app, if it loaded one."""
+    return getattr(worker.wsgi, "extensions", {}).get("switchboard")
+
+
 def post_worker_init(worker: Any) -> None:
-    services = getattr(worker.wsgi, "extensions", {}).get("switchboard")
+    services = _services(worker)
     if services is not None:
         services.sweeper.start()
 
 
 def worker_exit(worker: Any) -> None:
-    services = getattr(worker.wsgi, "extensions", {}).get("switchboard")
+    services = _services(worker)
     if services is not None:
         services.close()
 
