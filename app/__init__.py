@@ -15,7 +15,9 @@ from .health import health
 from .keys import KeyStore
 from .ledger import Ledger, Sweeper
 from .relay import Relay, build_transports
+from .routing import CooldownBoard
 from .services import Services
+from .spool import Spool
 
 UPSTREAM_POOL_SIZE = 256
 
@@ -39,17 +41,19 @@ def configure(app: Flask, settings: Settings) -> None:
 
 
 def register_services(app: Flask, settings: Settings) -> None:
-    db = Database(settings.database_url)
-    ledger = Ledger(db)
+    db = Database(settings.database_url, settings.busy_timeout)
+    ledger = Ledger(db, Spool(settings.state_dir), settings.when_database_down == "refuse")
     transports = build_transports(settings, UPSTREAM_POOL_SIZE)
+    board = CooldownBoard(settings.models, settings.routing, settings.state_dir)
     app.extensions["switchboard"] = Services(
         settings=settings,
         db=db,
         ledger=ledger,
         keys=KeyStore(db, settings.key_cache_seconds),
-        relay=Relay(settings, ledger, transports),
+        relay=Relay(settings, ledger, transports, board),
         transports=transports,
         sweeper=Sweeper(ledger, settings.sweep_interval, settings.stale_after),
+        board=board,
     )
 
 

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///switchboard.db"
-PROVIDER_KINDS = ("openai", "mock")
+DEFAULT_STATE_DIR = ".switchboard"
+DATABASE_DOWN_POLICIES = ("serve", "refuse")
+PROVIDER_KINDS = ("openai", "azure", "mock")
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 # The model names the provider documents use in their examples, served by the mock provider
@@ -36,22 +39,65 @@ class Provider:
     read_timeout: float = 600.0
     # Ask the upstream for stream usage (`stream_options.include_usage`) when the client did not.
     stream_usage: bool = True
+    # Azure OpenAI only: the `api-version` query parameter.
+    api_version: str = DEFAULT_AZURE_API_VERSION
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One place a model is served: a provider and its name for the model there."""
+
+    id: str  # "model/provider/upstream_model", unique; names the deployment in logs and state
+    provider: str
+    upstream_model: str  # for Azure: the deployment name
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
 class Model:
     name: str
-    provider: str
-    upstream_model: str
+    deployments: tuple[Deployment, ...]
     input_price: float = 0.0
     output_price: float = 0.0
     fallbacks: tuple[str, ...] = ()
+    # Deadline for the whole call, every attempt and the whole stream included; None: routing's.
+    total_timeout: float | None = None
     created: int = 0
+
+    @property
+    def provider(self) -> str:
+        """The first deployment's provider ("" when the model has none: unavailable)."""
+        return self.deployments[0].provider if self.deployments else ""
+
+    @property
+    def upstream_model(self) -> str:
+        return self.deployments[0].upstream_model if self.deployments else self.name
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Retries, cooldown and the per-call deadline ([routing])."""
+
+    # Attempts per model (deployments of the model, retries included) before its fallbacks.
+    max_attempts: int = 3
+    # Exponential backoff with full jitter: a random wait in [0, min(max, base * 2**retry)].
+    backoff_base: float = 0.25
+    backoff_max: float = 4.0
+    # An upstream's Retry-After is waited for up to this long; longer moves on at once.
+    retry_after_max: float = 20.0
+    # Consecutive failures that take a deployment out of rotation, and for how long.
+    cooldown_failures: int = 3
+    cooldown_seconds: float = 30.0
+    # Deadline for a whole call (all attempts, the whole stream).
+    total_timeout: float = 900.0
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    # Longest wait for a database write (SQLite lock, PostgreSQL connect) before the ledger
+    # spools the row on local disk instead.
+    busy_timeout: float = 5.0
     providers: dict[str, Provider] = field(default_factory=dict)
     models: dict[str, Model] = field(default_factory=dict)
     max_body_bytes: int = 32 * 1024 * 1024
@@ -60,6 +106,11 @@ class Settings:
     sweep_interval: float = 15.0
     stale_after: float = 60.0
     key_cache_seconds: float = 2.0
+    routing: Routing = field(default_factory=Routing)
+    # Local state shared by the workers of one instance: deployment cooldowns, the ledger spool.
+    state_dir: str = DEFAULT_STATE_DIR
+    # While the database is down: "serve" (rows are spooled on local disk) or "refuse" (503).
+    when_database_down: str = "serve"
     source: str = "built-in defaults"
 
 
@@ -99,8 +150,10 @@ def _provider(raw: dict[str, Any]) -> Provider:
     if kind not in PROVIDER_KINDS:
         raise ConfigError(f"{where}: kind must be one of {', '.join(PROVIDER_KINDS)}")
     base_url = str(raw.get("base_url", "")).rstrip("/")
-    if kind == "openai" and not base_url:
+    if kind != "mock" and not base_url:
         raise ConfigError(f"{where}: base_url is required")
+    if not base_url.startswith(("http://", "https://")) and kind != "mock":
+        raise ConfigError(f"{where}: base_url must start with http:// or https://")
     return Provider(
         name=name,
         kind=kind,
@@ -109,7 +162,37 @@ def _provider(raw: dict[str, Any]) -> Provider:
         connect_timeout=_number(raw, "connect_timeout", 5.0, where),
         read_timeout=_number(raw, "read_timeout", 600.0, where),
         stream_usage=bool(raw.get("stream_usage", True)),
+        api_version=str(raw.get("api_version") or DEFAULT_AZURE_API_VERSION),
     )
+
+
+def _deployments(
+    raw: dict[str, Any], name: str, providers: dict[str, Provider]
+) -> tuple[Deployment, ...]:
+    """`[[models.deployments]]`, or the model's own `provider`/`upstream_model` as one."""
+    where = f"model {name!r}"
+    if "deployments" in raw:
+        entries = raw["deployments"]
+        if not isinstance(entries, list) or not all(isinstance(d, dict) for d in entries):
+            raise ConfigError(f"{where}: deployments must be a list of tables")
+        if "provider" in raw:
+            raise ConfigError(f"{where}: give either provider or deployments, not both")
+    else:
+        entries = [{"provider": raw.get("provider"), "upstream_model": raw.get("upstream_model")}]
+    deployments: list[Deployment] = []
+    for entry in entries:
+        provider = entry.get("provider")
+        if provider not in providers:
+            raise ConfigError(f"{where}: provider {provider!r} is not configured")
+        upstream = str(entry.get("upstream_model") or name)
+        weight = _number(entry, "weight", 1.0, where)
+        if weight <= 0:
+            raise ConfigError(f"{where}: a deployment's weight must be above 0")
+        ident = f"{name}/{provider}/{upstream}"
+        if any(d.id == ident for d in deployments):
+            raise ConfigError(f"{where}: deployment {provider}/{upstream} is declared twice")
+        deployments.append(Deployment(ident, str(provider), upstream, weight))
+    return tuple(deployments)
 
 
 def _model(raw: dict[str, Any], providers: dict[str, Provider]) -> Model:
@@ -117,26 +200,48 @@ def _model(raw: dict[str, Any], providers: dict[str, Provider]) -> Model:
     if not isinstance(name, str) or not name:
         raise ConfigError("every [[models]] entry needs a name")
     where = f"model {name!r}"
-    provider = raw.get("provider")
-    if provider not in providers:
-        raise ConfigError(f"{where}: provider {provider!r} is not configured")
     fallbacks = raw.get("fallbacks", [])
     if not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks):
         raise ConfigError(f"{where}: fallbacks must be a list of model names")
+    total = raw.get("total_timeout")
     return Model(
         name=name,
-        provider=provider,
-        upstream_model=str(raw.get("upstream_model") or name),
+        deployments=_deployments(raw, name, providers),
         input_price=_number(raw, "input_price", 0.0, where),
         output_price=_number(raw, "output_price", 0.0, where),
         fallbacks=tuple(fallbacks),
+        total_timeout=None if total is None else _number(raw, "total_timeout", 0, where),
     )
+
+
+def _routing(raw: dict[str, Any]) -> Routing:
+    where = "[routing]"
+    defaults = Routing()
+    routing = Routing(
+        max_attempts=int(_number(raw, "max_attempts", defaults.max_attempts, where)),
+        backoff_base=_number(raw, "backoff_base", defaults.backoff_base, where),
+        backoff_max=_number(raw, "backoff_max", defaults.backoff_max, where),
+        retry_after_max=_number(raw, "retry_after_max", defaults.retry_after_max, where),
+        cooldown_failures=int(
+            _number(raw, "cooldown_failures", defaults.cooldown_failures, where)
+        ),
+        cooldown_seconds=_number(raw, "cooldown_seconds", defaults.cooldown_seconds, where),
+        total_timeout=_number(raw, "total_timeout", defaults.total_timeout, where),
+    )
+    if routing.max_attempts < 1 or routing.cooldown_failures < 1:
+        raise ConfigError(f"{where}: max_attempts and cooldown_failures must be at least 1")
+    if routing.total_timeout <= 0:
+        raise ConfigError(f"{where}: total_timeout must be above 0")
+    return routing
 
 
 def default_mock_setup() -> tuple[dict[str, Provider], dict[str, Model]]:
     """The built-in `mock` provider and its models, used when no configuration file exists."""
     providers = {"mock": Provider(name="mock", kind="mock")}
-    models = {n: Model(name=n, provider="mock", upstream_model=n) for n in DEFAULT_MOCK_MODELS}
+    models = {
+        n: Model(name=n, deployments=(Deployment(f"{n}/mock/{n}", "mock", n),))
+        for n in DEFAULT_MOCK_MODELS
+    }
     return providers, models
 
 
@@ -160,15 +265,22 @@ def parse_settings(data: dict[str, Any], source: str) -> Settings:
         models[model.name] = model
     if not providers and not models:
         providers, models = default_mock_setup()
+    policy = ledger.get("when_database_down", "serve")
+    if policy not in DATABASE_DOWN_POLICIES:
+        raise ConfigError("[ledger]: when_database_down must be serve or refuse")
     return Settings(
         database_url=os.environ.get("SWITCHBOARD_DATABASE_URL")
         or database.get("url", DEFAULT_DATABASE_URL),
+        busy_timeout=_number(database, "busy_timeout", 5.0, "[database]"),
         providers=providers,
         models=models,
         max_body_bytes=int(_number(server, "max_body_mb", 32, "[server]") * 1024 * 1024),
         admin_key=os.environ.get("SWITCHBOARD_ADMIN_KEY") or None,
         sweep_interval=_number(ledger, "sweep_interval", 15.0, "[ledger]"),
         stale_after=_number(ledger, "stale_after", 60.0, "[ledger]"),
+        routing=_routing(data.get("routing", {})),
+        state_dir=str(server.get("state_dir") or DEFAULT_STATE_DIR),
+        when_database_down=policy,
         source=source,
     )
 

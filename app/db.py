@@ -10,41 +10,55 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+class WriteLockTimeout(SQLAlchemyError):
+    """This process waited longer than the busy timeout for its turn to write to SQLite."""
 
 
-def make_engine(url: str, pool_size: int = 5, max_overflow: int = 30) -> Engine:
-    """An engine for `url`: SQLite gets WAL and a busy timeout, everything gets pre-ping."""
+def make_engine(
+    url: str, pool_size: int = 5, max_overflow: int = 30, busy_timeout: float = 5.0
+) -> Engine:
+    """An engine for `url`: SQLite gets WAL and a busy timeout; PostgreSQL a connect timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             url,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            connect_args={"check_same_thread": False, "timeout": 10},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout},
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+
+        def pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        event.listen(engine, "connect", pragmas)
         return engine
     # No pre-ping: it would cost a round trip per write on the request path. A connection
-    # found dead is invalidated and the statement retried once (`Database.execute`).
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
+    # found dead is invalidated and the statement retried once (`Database.execute`). A server
+    # that does not answer fails a connection after the busy timeout, never hangs a call.
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": max(1, int(busy_timeout))},
+    )
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -57,20 +71,30 @@ def _sqlite_value(value: Any) -> Any:
 class Database:
     """The engine plus the write discipline every part of Switchboard uses."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout: float = 5.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.busy_timeout = busy_timeout
+        self.engine = make_engine(url, busy_timeout=busy_timeout)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn to write to SQLite, waited for at most the busy timeout."""
+        if self._write_lock is None:
+            yield
+            return
+        if not self._write_lock.acquire(timeout=self.busy_timeout):
+            raise WriteLockTimeout("timed out waiting for this process's turn to write")
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
+    @contextmanager
     def write(self) -> Iterator[Connection]:
         """One short write transaction: commits on success, rolls back on error."""
-        if self._write_lock is None:
-            with self.engine.begin() as conn:
-                yield conn
-            return
-        with self._write_lock, self.engine.begin() as conn:
+        with self._turn(), self.engine.begin() as conn:
             yield conn
 
     def insert_sql(self, table: Table, columns: Sequence[str]) -> str:
@@ -98,7 +122,7 @@ class Database:
             params = {k: _sqlite_value(v) for k, v in params.items()}
         dbapi = self.engine.dialect.loaded_dbapi
         for attempt in (1, 2):
-            with self._write_lock or nullcontext():
+            with self._turn():
                 conn = self.engine.raw_connection()
                 try:
                     cursor = conn.cursor()

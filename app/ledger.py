@@ -20,10 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, not_, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from .config import Model
 from .db import Database
+from .errors import ApiError
 from .models import CALLS, WORKERS, utcnow
+from .spool import Spool
 
 log = logging.getLogger("switchboard.ledger")
 
@@ -133,6 +136,7 @@ class Call:
     provider: str | None = None
     stream: bool = False
     attempts: int = 0
+    ttft_ms: int | None = None
     answered: bool = False  # the provider sent an answer (any status)
     opened: bool = False  # an in_progress row exists
     recorded: bool = False  # the final row is written
@@ -192,17 +196,47 @@ class Outcome:
         }
 
 
-class Ledger:
-    """Writes call rows. Every method is one short transaction."""
+# How long, after a failed write, rows go straight to the spool before the database is tried.
+PROBE_INTERVAL = 1.0
 
-    def __init__(self, db: Database) -> None:
+
+class Ledger:
+    """Writes call rows. Every method is one short transaction.
+
+    When the database cannot take a call's write (down, or locked past the busy timeout), the
+    write goes to the local spool instead and is replayed when the database is back: the call
+    goes on, and its row arrives complete, once. While the database is known to be down, writes
+    go straight to the spool, and one write a second probes it.
+    """
+
+    def __init__(self, db: Database, spool: Spool, refuse_when_down: bool = False) -> None:
         self.db = db
+        self.spool = spool
+        self.refuse_when_down = refuse_when_down
         self._tag: str | None = None
         self._columns = [c.name for c in calls.columns]
-        self._insert = db.insert_sql(calls, self._columns)
+        self._insert = db.insert_sql(calls, self._columns) + ' ON CONFLICT ("id") DO NOTHING'
         final = [c for c in self._columns if c not in ("id", "created_at")]
         self._update = db.update_sql(calls, final, "id")
         self._blank = dict.fromkeys(self._columns)
+        self._errors = (SQLAlchemyError, db.engine.dialect.loaded_dbapi.Error)
+        self._down_until = 0.0
+        self._probe = threading.Lock()
+
+    @property
+    def database_down(self) -> bool:
+        return self._down_until > 0
+
+    def check_serving(self) -> None:
+        """Raise 503 when the database is down and the policy is to refuse calls then."""
+        if self.refuse_when_down and self.database_down:
+            raise ApiError(
+                503,
+                "The audit database is unavailable; calls are refused until it is back.",
+                "server_error",
+                "database_unavailable",
+                headers={"Retry-After": "5"},
+            )
 
     @property
     def tag(self) -> str:
@@ -219,7 +253,7 @@ class Ledger:
             "usage_source": "absent",
             "worker": self.tag,
         }
-        self.db.execute(self._insert, self._blank | row)
+        self._write("open", self._blank | row)
         call.opened = True
 
     def finish(self, call: Call, result: Outcome) -> None:
@@ -229,20 +263,65 @@ class Ledger:
         if result.latency_ms is None:
             result.latency_ms = call.elapsed_ms()
         values = (
-            call.identity()
+            self._blank
+            | call.identity()
             | result.columns()
-            | {
-                "attempts": call.attempts,
-                "completed_at": utcnow(),
-                "worker": None,
-            }
+            | {"attempts": call.attempts, "completed_at": utcnow(), "worker": None}
         )
-        if call.opened:
-            values.pop("created_at")
-            self.db.execute(self._update, values)
-        else:
-            self.db.execute(self._insert, self._blank | values)
+        self._write("finish", values)
         call.recorded = True
+
+    def _write(self, op: str, values: dict[str, Any]) -> None:
+        """Apply the write to the database, or spool it when the database cannot take it."""
+        if self._down_until:
+            # Known down: one thread a second probes; the others spool at once.
+            if time.monotonic() < self._down_until or not self._probe.acquire(blocking=False):
+                self.spool.append(op, values)
+                return
+            try:
+                self.apply(op, values)
+            except self._errors:
+                self._down_until = time.monotonic() + PROBE_INTERVAL
+                self.spool.append(op, values)
+                return
+            finally:
+                self._probe.release()
+            log.warning("database is back: writing ledger rows again")
+            self._down_until = 0.0
+            return
+        try:
+            self.apply(op, values)
+        except self._errors as exc:
+            self._down_until = time.monotonic() + PROBE_INTERVAL
+            log.warning(
+                "database unavailable (%s): ledger rows go to the spool in %s",
+                type(exc).__name__,
+                self.spool.dir,
+            )
+            self.spool.append(op, values)
+
+    def apply(self, op: str, values: dict[str, Any]) -> None:
+        """One idempotent write: `open` inserts unless the row exists; `finish` updates the
+        row, or inserts it complete when there is none."""
+        if op == "open":
+            self.db.execute(self._insert, values)
+            return
+        for _ in range(2):
+            if self.db.execute(self._update, values):
+                return
+            if self.db.execute(self._insert, values):
+                return
+            # Inserted meanwhile (an open replayed from the spool): update it now.
+
+    def replay_spool(self) -> int:
+        """Write spooled rows to the database; the calls of dead processes end interrupted."""
+        if not self.spool.pending and not self.spool.dir.is_dir():
+            return 0
+        return self.spool.replay(self.apply, _pid_alive, self._close_dead)
+
+    def _close_dead(self, rows: list[dict[str, Any]]) -> None:
+        for tag in {r["worker"] for r in rows if r.get("worker")}:
+            self.interrupt_worker(tag)
 
     # ---- interrupted calls --------------------------------------------------------------
 
@@ -324,7 +403,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Sweeper:
-    """A daemon thread per worker: heartbeat, then sweep, every `interval` seconds."""
+    """A daemon thread per worker: heartbeat and sweep every `interval` seconds; the spool,
+    when there is one, every second."""
 
     def __init__(self, ledger: Ledger, interval: float, stale_after: float) -> None:
         self.ledger = ledger
@@ -343,10 +423,17 @@ class Sweeper:
         self._stop.set()
 
     def _run(self) -> None:
+        next_sweep = 0.0
         while not self._stop.is_set():
             try:
-                self.ledger.heartbeat()
-                self.ledger.sweep(self.stale_after)
-            except Exception:  # noqa: BLE001 - the sweeper must outlive a database outage
-                log.exception("ledger sweep failed")
-            self._stop.wait(self.interval)
+                self.ledger.replay_spool()
+            except Exception as exc:  # noqa: BLE001 - the database is still away: next second
+                log.info("spool replay waits for the database: %s", type(exc).__name__)
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + self.interval
+                try:
+                    self.ledger.heartbeat()
+                    self.ledger.sweep(self.stale_after)
+                except Exception:  # noqa: BLE001 - the sweeper must outlive a database outage
+                    log.warning("ledger sweep failed: the database is unavailable")
+            self._stop.wait(1.0)

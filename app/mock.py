@@ -34,6 +34,7 @@ class MockReply:
     def __init__(self, payload: dict[str, Any], stream: bool) -> None:
         self.status = 200
         self.content_type = "text/event-stream" if stream else "application/json"
+        self.headers = {"Content-Type": self.content_type}
         self.payload = payload
         self.id = "chatcmpl-mock-" + uuid.uuid4().hex[:20]
         self.created = int(time.time())
@@ -124,7 +125,7 @@ class MockReply:
 
 
 class MockTransport:
-    def send(self, payload: dict[str, Any], stream: bool) -> MockReply:
+    def send(self, payload: dict[str, Any], stream: bool, deadline: float = 0.0) -> MockReply:
         return MockReply(payload, stream)
 
     def close(self) -> None:

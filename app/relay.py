@@ -1,38 +1,51 @@
-"""Relaying a chat completion: route, forward, stream back, and complete the ledger row.
+"""Relaying a chat completion: route, forward with retries and fallbacks, record the outcome.
 
 Knows nothing of Flask's request: `relay_chat()` takes the parsed body, the calling key and the
 `Call` being recorded, and returns a `JSONAnswer` or a `StreamAnswer` (an iterable the web layer
-hands to the server as is). Every path out of here completes the call's ledger row.
+hands to the server as is), or raises `ApiError`. Every path out of here completes the call's
+ledger row.
+
+Routing: the requested model, then its configured fallbacks, then the request's `fallbacks`, in
+that order. Each model gets up to `max_attempts` attempts over its deployments (weighted, a
+deployment not tried yet first), with exponential backoff and jitter between them, or the wait
+the upstream asked for. Connect errors, timeouts, 429, 3xx and 5xx are retried, and so is a
+stream that fails before its first event: nothing has been sent to the client yet. Other 4xx
+answers go back to the client as they are. Once the first byte is relayed, there is no retry.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+import math
+import time
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
-from .config import Model, Provider, Settings
+from .config import Deployment, Model, Provider, Settings
 from .errors import ApiError, outcome_for_status, upstream_error, upstream_timeout
 from .keys import ClientKey
-from .ledger import (
-    Call,
-    Ledger,
-    Outcome,
-    Usage,
-    cost_of,
-    estimate_tokens,
-    prompt_chars,
-    usage_from_upstream,
-)
+from .ledger import Call, Ledger, Outcome, cost_of, usage_from_upstream
 from .mock import MockTransport
-from .upstream import Reply, Transport, UpstreamClient, UpstreamTimeout, UpstreamUnreachable
+from .routing import CooldownBoard, backoff, retry_after
+from .streaming import (
+    StreamRelay,
+    completion_chars,
+    estimate_usage,
+    parse_event,
+    snippet,
+)
+from .upstream import (
+    PASSED_HEADERS,
+    Reply,
+    Transport,
+    UpstreamClient,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 
 log = logging.getLogger("switchboard.relay")
-
-DONE = b"[DONE]"
 
 
 @dataclass
@@ -49,6 +62,18 @@ class StreamAnswer:
     provider: str
 
 
+@dataclass
+class Failure:
+    """One attempt that did not produce an answer for the client."""
+
+    kind: str  # "timeout", "unreachable" or "status"
+    message: str
+    status: int | None = None
+    content: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    wait: float | None = None  # what the upstream's Retry-After asked for
+
+
 def build_transports(settings: Settings, pool_size: int) -> dict[str, Transport]:
     """One transport per configured provider, built once at start-up."""
     transports: dict[str, Transport] = {}
@@ -60,18 +85,26 @@ def build_transports(settings: Settings, pool_size: int) -> dict[str, Transport]
     return transports
 
 
-def error_event(message: str, code: str) -> bytes:
-    body = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
+def passed_headers(reply: Reply) -> dict[str, str]:
+    """The upstream headers a client may see (PASSED_HEADERS); nothing else is passed on."""
+    return {name: reply.headers[name] for name in PASSED_HEADERS if name in reply.headers}
 
 
 class Relay:
-    """Routes requests to providers and records what happened."""
+    """Routes requests to deployments, retries and falls back, and records what happened."""
 
-    def __init__(self, settings: Settings, ledger: Ledger, transports: dict[str, Transport]):
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        transports: dict[str, Transport],
+        board: CooldownBoard,
+    ) -> None:
         self.settings = settings
+        self.routing = settings.routing
         self.ledger = ledger
         self.transports = transports
+        self.board = board
 
     def resolve(self, name: str, key: ClientKey) -> Model:
         """The configured model `name` if the key may use it; raises 404 or 403."""
@@ -93,52 +126,173 @@ class Relay:
             )
         return model
 
+    def candidates(self, model: Model, body: dict[str, Any], key: ClientKey) -> list[Model]:
+        """The model, its configured fallbacks, then the request's: known, allowed, once each."""
+        names = [model.name, *model.fallbacks, *(body.get("fallbacks") or ())]
+        chosen: list[Model] = []
+        for name in dict.fromkeys(names):
+            candidate = self.settings.models.get(name)
+            if candidate is not None and key.allows(name):
+                chosen.append(candidate)
+        return chosen
+
+    def available(self, model: Model) -> bool:
+        """False when the model has no deployment in rotation (cooling down, or none)."""
+        return bool(model.deployments) and self.board.back_at(model) == 0
+
     def relay_chat(
         self, call: Call, body: dict[str, Any], key: ClientKey
     ) -> JSONAnswer | StreamAnswer:
         model = self.resolve(body["model"], key)
-        provider = self.settings.providers[model.provider]
         call.model = model.name
-        call.upstream_model = model.upstream_model
-        call.provider = provider.name
         call.stream = body.get("stream") is True
+        total = model.total_timeout or self.routing.total_timeout
+        deadline = time.monotonic() + total - (time.perf_counter() - call.started)
+        self.ledger.check_serving()
+        failures: list[str] = []
+        last: Failure | None = None
+        for candidate in self.candidates(model, body, key):
+            tried: set[str] = set()
+            for retry in range(self.routing.max_attempts):
+                deployment = self.board.pick(candidate, tried)
+                if deployment is None:
+                    failures.append(f"{candidate.name}: no deployment in rotation")
+                    break
+                tried.add(deployment.id)
+                result = self._attempt(call, body, candidate, deployment, deadline)
+                if not isinstance(result, Failure):
+                    return result
+                last = result
+                failures.append(f"attempt {call.attempts} {deployment.id}: {result.message}")
+                if retry + 1 >= self.routing.max_attempts:
+                    break
+                wait = result.wait if result.wait is not None else backoff(self.routing, retry)
+                if wait > self.routing.retry_after_max or time.monotonic() + wait >= deadline:
+                    break
+                time.sleep(wait)
+            if time.monotonic() >= deadline:
+                failures.append("the call's deadline passed")
+                break
+        return self._exhausted(call, model, last, failures)
 
-        payload, strip_usage = upstream_payload(body, model, provider)
-        self.ledger.open(call)
-        call.attempts = 1
-        with self._failures_recorded(call):
-            reply = self.transports[provider.name].send(payload, call.stream)
-        call.answered = True
-
-        if call.stream and reply.status == 200:
-            relay = StreamRelay(self.ledger, call, reply, model, body, strip_usage)
-            return StreamAnswer(relay, provider.name)
-        return self._json(call, reply, model, body, provider)
-
-    def _json(
-        self, call: Call, reply: Reply, model: Model, body: dict[str, Any], provider: Provider
-    ) -> JSONAnswer:
+    def _attempt(
+        self,
+        call: Call,
+        body: dict[str, Any],
+        model: Model,
+        deployment: Deployment,
+        deadline: float,
+    ) -> JSONAnswer | StreamAnswer | Failure:
+        """Send the call to one deployment: an answer for the client, or a retryable failure."""
+        provider = self.settings.providers[deployment.provider]
+        payload, strip_usage = upstream_payload(body, deployment, provider)
+        call.attempts += 1
+        call.provider, call.upstream_model = provider.name, deployment.upstream_model
+        if not call.opened:
+            self.ledger.open(call)  # the row exists before the upstream sees the request
         try:
-            with self._failures_recorded(call):
-                content = reply.read_body()
+            reply = self.transports[provider.name].send(payload, call.stream, deadline)
+        except UpstreamTimeout as exc:
+            return self._failed(deployment, Failure("timeout", str(exc)))
+        except UpstreamUnreachable as exc:
+            return self._failed(deployment, Failure("unreachable", str(exc)))
+        call.answered = True
+        status = reply.status
+        if retryable(status):
+            return self._failed(deployment, self._status_failure(reply, provider))
+        if call.stream and status == 200:
+            return self._start_stream(call, reply, body, model, deployment, strip_usage)
+        try:
+            content = reply.read_body()
+        except UpstreamTimeout as exc:
+            return self._failed(deployment, Failure("timeout", str(exc)))
+        except UpstreamUnreachable as exc:
+            return self._failed(deployment, Failure("unreachable", str(exc)))
         finally:
             reply.close()
-        status = reply.status
+        self.board.succeeded(deployment)
         if 400 <= status < 500:
-            # The upstream's own refusal goes back as it is (SPEC 1.3).
+            # The upstream's own refusal goes back as it is (SPEC 1.3); never retried.
             self.ledger.finish(
                 call,
                 Outcome(
                     outcome_for_status(status),
                     status,
-                    error=f"upstream answered {status}: {_snippet(content)}",
+                    error=f"upstream answered {status}: {snippet(content)}",
                 ),
             )
-            ctype = reply.content_type or "application/json"
-            return JSONAnswer(status, content, provider.name, {"Content-Type": ctype})
+            return JSONAnswer(status, content, provider.name, passed_headers(reply))
+        return self._json(call, status, content, model, body, provider, reply)
+
+    def _status_failure(self, reply: Reply, provider: Provider) -> Failure:
+        try:
+            content = reply.read_body()
+        except (UpstreamTimeout, UpstreamUnreachable):
+            content = b""
+        finally:
+            reply.close()
+        status = reply.status
+        message = f"upstream {provider.name} answered {status}"
+        if 300 <= status < 400:
+            message += " (a redirect, not followed)"
+        return Failure(
+            "status",
+            message,
+            status,
+            content,
+            passed_headers(reply),
+            retry_after(reply.headers),
+        )
+
+    def _start_stream(
+        self,
+        call: Call,
+        reply: Reply,
+        body: dict[str, Any],
+        model: Model,
+        deployment: Deployment,
+        strip_usage: bool,
+    ) -> StreamAnswer | Failure:
+        """Read the stream's first event before answering: until then a failure is retried."""
+        events = reply.events()
+        failure: Failure | None = None
+        try:
+            first = next(events)
+        except StopIteration:
+            failure = Failure("unreachable", "upstream ended the stream before any event")
+        except UpstreamTimeout as exc:
+            failure = Failure("timeout", str(exc))
+        except UpstreamUnreachable as exc:
+            failure = Failure("unreachable", str(exc))
+        else:
+            event = parse_event(first[1])
+            if event is not None and event.get("error"):
+                failure = Failure("status", f"upstream error event: {snippet(first[1])}", 500)
+        if failure is not None:
+            reply.close()
+            return self._failed(deployment, failure)
+        self.board.succeeded(deployment)
+        call.ttft_ms = call.elapsed_ms()
+        relay = StreamRelay(
+            self.ledger, call, reply, chain([first], events), model, body, strip_usage
+        )
+        return StreamAnswer(relay, deployment.provider)
+
+    def _json(
+        self,
+        call: Call,
+        status: int,
+        content: bytes,
+        model: Model,
+        body: dict[str, Any],
+        provider: Provider,
+        reply: Reply,
+    ) -> JSONAnswer:
+        """A 2xx answer: passed on when it is a JSON completion; 502 otherwise (not retried:
+        the upstream did the work)."""
         if status != 200:
             message = f"upstream {provider.name} answered {status}"
-            self._fail(call, 502, "upstream_error", f"{message}: {_snippet(content)}")
+            self._fail(call, 502, "upstream_error", f"{message}: {snippet(content)}")
             raise upstream_error(message)
         try:
             parsed = json.loads(content)
@@ -148,28 +302,56 @@ class Relay:
             raise upstream_error(message) from exc
         usage = usage_from_upstream(parsed.get("usage") if isinstance(parsed, dict) else None)
         if usage is None:
-            usage = _estimate(body, _completion_chars(parsed))
+            usage = estimate_usage(body, completion_chars(parsed))
         self.ledger.finish(call, Outcome("ok", 200, usage, cost_of(usage, model)))
-        return JSONAnswer(200, content, provider.name, {"Content-Type": "application/json"})
+        headers = passed_headers(reply) | {"Content-Type": "application/json"}
+        return JSONAnswer(200, content, provider.name, headers)
+
+    def _failed(self, deployment: Deployment, failure: Failure) -> Failure:
+        self.board.failed(deployment)
+        return failure
+
+    def _exhausted(
+        self, call: Call, model: Model, last: Failure | None, failures: list[str]
+    ) -> JSONAnswer:
+        """Nothing answered: record the call and raise (or pass back the last upstream 429)."""
+        trail = "; ".join(failures)
+        if last is None:
+            back = self.board.back_at(model) or self.routing.cooldown_seconds
+            message = (
+                f"The model '{model.name}' is temporarily unavailable: no deployment is in "
+                "rotation. Retry later."
+            )
+            self._fail(call, 503, "upstream_error", f"{message} ({trail})")
+            raise ApiError(
+                503,
+                message,
+                "server_error",
+                "model_unavailable",
+                headers={"Retry-After": str(math.ceil(back))},
+            )
+        attempts = f"after {call.attempts} attempt{'s' if call.attempts != 1 else ''}"
+        if last.kind == "status" and last.status == 429:
+            self.ledger.finish(call, Outcome("rate_limited", 429, error=trail))
+            headers = last.headers | {"Content-Type": "application/json"}
+            return JSONAnswer(429, last.content, call.provider, headers)
+        if last.kind == "timeout":
+            self._fail(call, 504, "upstream_timeout", trail)
+            raise upstream_timeout(f"{last.message} ({attempts})")
+        self._fail(call, 502, "upstream_error", trail)
+        raise upstream_error(f"{last.message} ({attempts})")
 
     def _fail(self, call: Call, status: int, outcome: str, error: str) -> None:
         self.ledger.finish(call, Outcome(outcome, status, error=error))
 
-    @contextmanager
-    def _failures_recorded(self, call: Call) -> Iterator[None]:
-        """Record a transport failure in the ledger and raise it as 504 or 502."""
-        try:
-            yield
-        except UpstreamTimeout as exc:
-            self._fail(call, 504, "upstream_timeout", str(exc))
-            raise upstream_timeout(str(exc)) from exc
-        except UpstreamUnreachable as exc:
-            self._fail(call, 502, "upstream_error", str(exc))
-            raise upstream_error(str(exc)) from exc
+
+def retryable(status: int) -> bool:
+    """429 and anything that is neither a 2xx answer nor the client's fault (4xx)."""
+    return status == 429 or not (200 <= status < 300 or 400 <= status < 500)
 
 
 def upstream_payload(
-    body: dict[str, Any], model: Model, provider: Provider
+    body: dict[str, Any], deployment: Deployment, provider: Provider
 ) -> tuple[dict[str, Any], bool]:
     """The body to send upstream, and whether the usage chunk must be hidden from the client.
 
@@ -177,7 +359,7 @@ def upstream_payload(
     for streams `stream_options.include_usage` is asked for when the client did not.
     """
     payload = dict(body)
-    payload["model"] = model.upstream_model
+    payload["model"] = deployment.upstream_model
     payload.pop("fallbacks", None)
     strip_usage = False
     if payload.get("stream") is True and provider.stream_usage:
@@ -186,156 +368,3 @@ def upstream_payload(
             payload["stream_options"] = dict(options or {}) | {"include_usage": True}
             strip_usage = True
     return payload, strip_usage
-
-
-class StreamRelay:
-    """The iterable of SSE bytes handed to the server for a streamed call.
-
-    Relays each upstream event as it arrives. However the stream ends (done, upstream failure,
-    client gone, never started), `close()` or the end of iteration completes the ledger row once.
-    """
-
-    def __init__(
-        self,
-        ledger: Ledger,
-        call: Call,
-        reply: Reply,
-        model: Model,
-        body: dict[str, Any],
-        strip_usage: bool,
-    ) -> None:
-        self.ledger = ledger
-        self.call = call
-        self.reply = reply
-        self.model = model
-        self.body = body
-        self.strip_usage = strip_usage
-        self.usage: Usage | None = None
-        self.content_chars = 0
-        self.ttft_ms: int | None = None
-        self.outcome = "client_disconnected"
-        self.error: str | None = "client disconnected before the stream ended"
-        self._started = False
-        self._gen = self._run()
-
-    def __iter__(self) -> Iterator[bytes]:
-        self._started = True
-        return self._gen
-
-    def close(self) -> None:
-        if self._started:
-            self._gen.close()
-        else:
-            self._finish()
-
-    def _run(self) -> Generator[bytes, None, None]:
-        finish_seen = False
-        try:
-            for raw, data in self.reply.events():
-                if self.ttft_ms is None:
-                    self.ttft_ms = self.call.elapsed_ms()
-                if data == DONE:
-                    self.outcome, self.error = "ok", None
-                    yield raw
-                    self.reply.drain()
-                    return
-                event = _parse(data)
-                if event is not None:
-                    if "error" in event and event.get("error"):
-                        self.outcome = "upstream_error"
-                        self.error = f"upstream error event: {_snippet(data)}"
-                        yield raw
-                        return
-                    finish_seen |= self._observe(event)
-                    if self.strip_usage and event.get("choices") == [] and "usage" in event:
-                        continue
-                yield raw
-            if finish_seen:
-                # The upstream ended without [DONE] after a complete answer: end it properly.
-                self.outcome, self.error = "ok", None
-                yield b"data: [DONE]\n\n"
-            else:
-                self.outcome = "upstream_error"
-                self.error = "upstream ended the stream before it was complete"
-                yield error_event(self.error, "upstream_incomplete")
-        except UpstreamTimeout as exc:
-            self.outcome, self.error = "upstream_timeout", str(exc)
-            yield error_event(str(exc), "upstream_timeout")
-        except UpstreamUnreachable as exc:
-            self.outcome, self.error = "upstream_error", str(exc)
-            yield error_event(str(exc), "upstream_disconnected")
-        finally:
-            self._finish()
-
-    def _observe(self, event: dict[str, Any]) -> bool:
-        """Collect usage and content size from one chunk; True when it carries a finish."""
-        usage = usage_from_upstream(event.get("usage"))
-        if usage is not None:
-            self.usage = usage
-        finished = False
-        for choice in event.get("choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                for name in ("content", "reasoning_content", "refusal"):
-                    value = delta.get(name)
-                    if isinstance(value, str):
-                        self.content_chars += len(value)
-                for call in delta.get("tool_calls") or ():
-                    if isinstance(call, dict):
-                        self.content_chars += len(json.dumps(call.get("function") or {}))
-            if choice.get("finish_reason"):
-                finished = True
-        return finished
-
-    def _finish(self) -> None:
-        if self.call.recorded:
-            return
-        try:
-            self.reply.close()
-        finally:
-            usage = self.usage or _estimate(self.body, self.content_chars)
-            status = 200
-            result = Outcome(
-                self.outcome,
-                status,
-                usage,
-                cost_of(usage, self.model),
-                self.error,
-                ttft_ms=self.ttft_ms,
-            )
-            try:
-                self.ledger.finish(self.call, result)
-            except Exception:  # noqa: BLE001 - the stream is over either way; the sweep is the net
-                log.exception("could not complete ledger row %s", self.call.id)
-
-
-def _parse(data: bytes) -> dict[str, Any] | None:
-    if not data.startswith(b"{"):
-        return None
-    try:
-        event = json.loads(data)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) else None
-
-
-def _estimate(body: dict[str, Any], completion_chars: int) -> Usage:
-    prompt = estimate_tokens(prompt_chars(body))
-    completion = estimate_tokens(completion_chars)
-    return Usage(prompt, completion, prompt + completion, None, None, "estimated")
-
-
-def _completion_chars(parsed: Any) -> int:
-    total = 0
-    if isinstance(parsed, dict):
-        for choice in parsed.get("choices") or ():
-            message = choice.get("message") if isinstance(choice, dict) else None
-            if isinstance(message, dict) and isinstance(message.get("content"), str):
-                total += len(message["content"])
-    return total
-
-
-def _snippet(data: bytes, limit: int = 300) -> str:
-    return data[:limit].decode("utf-8", "replace")

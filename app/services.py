@@ -11,6 +11,7 @@ from .db import Database
 from .keys import KeyStore
 from .ledger import Ledger, Sweeper
 from .relay import Relay
+from .routing import CooldownBoard
 from .upstream import Transport
 
 
@@ -23,11 +24,14 @@ class Services:
     relay: Relay
     transports: dict[str, Transport]
     sweeper: Sweeper
+    board: CooldownBoard
 
     def close(self) -> None:
         self.sweeper.stop()
         for transport in self.transports.values():
             transport.close()
+        self.board.close()
+        self.ledger.spool.close()
         self.db.dispose()
 
 

@@ -22,20 +22,26 @@ from sqlalchemy import inspect
 from .config import ConfigError, load_settings
 from .db import Database
 from .ledger import Ledger, worker_tag
+from .spool import Spool
 
 log = logging.getLogger("switchboard.serving")
 
 
-def sweep_previous_run(db: Database) -> int:
-    """Mark rows of dead gunicorn masters on this host as interrupted; 0 without a schema."""
+def sweep_previous_run(db: Database, spool: Spool) -> int:
+    """Write rows a previous run spooled, then mark rows of dead gunicorn masters on this host
+    interrupted; 0 without a schema."""
     if not inspect(db.engine).has_table("calls"):
         log.warning("the database has no schema yet: run `switchboard db upgrade`")
         return 0
-    return Ledger(db).interrupt_dead_masters()
+    ledger = Ledger(db, spool)
+    ledger.replay_spool()
+    return ledger.interrupt_dead_masters()
 
 
-def worker_exited(db: Database, master_pid: int, worker_pid: int) -> int:
-    return Ledger(db).interrupt_worker(worker_tag(pid=worker_pid, parent=master_pid))
+def worker_exited(db: Database, spool: Spool, master_pid: int, worker_pid: int) -> int:
+    ledger = Ledger(db, spool)
+    ledger.replay_spool()  # the worker's spooled rows, if it left any, before closing its calls
+    return ledger.interrupt_worker(worker_tag(pid=worker_pid, parent=master_pid))
 
 
 def _services(worker: Any) -> Any:
@@ -63,13 +69,14 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         log.error("configuration: %s", exc)
         return 2
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.busy_timeout)
+    spool = Spool(settings.state_dir)
     try:
         if argv[:1] == ["start"]:
             log.info("configuration: %s", settings.source)
-            marked = sweep_previous_run(db)
+            marked = sweep_previous_run(db, spool)
         elif argv[:1] == ["worker-exited"] and len(argv) == 3:
-            marked = worker_exited(db, int(argv[1]), int(argv[2]))
+            marked = worker_exited(db, spool, int(argv[1]), int(argv[2]))
         else:
             log.error("usage: python -m app.serving start | worker-exited MASTER WORKER")
             return 64

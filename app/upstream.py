@@ -8,8 +8,10 @@ One pooled `requests.Session` per provider, created at start-up.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import requests
 import urllib3.exceptions
@@ -19,6 +21,8 @@ from .config import Provider
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 READ_SIZE = 65536
+# Upstream response headers a client may see; every other upstream header stays here.
+PASSED_HEADERS = ("Content-Type", "Retry-After", "openai-processing-ms", "openai-version")
 
 
 class UpstreamUnreachable(Exception):
@@ -26,12 +30,16 @@ class UpstreamUnreachable(Exception):
 
 
 class UpstreamTimeout(Exception):
-    """The upstream did not connect, or went quiet longer than the read timeout."""
+    """The upstream did not connect, went quiet longer than the read timeout, or the call's
+    total deadline passed."""
 
 
 class Reply(Protocol):
     status: int
     content_type: str
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
     def read_body(self) -> bytes: ...
 
@@ -43,7 +51,9 @@ class Reply(Protocol):
 
 
 class Transport(Protocol):
-    def send(self, payload: dict[str, Any], stream: bool) -> Reply: ...
+    def send(self, payload: dict[str, Any], stream: bool, deadline: float) -> Reply:
+        """POST the chat completion; `deadline` is a `time.monotonic()` the call must end by."""
+        ...
 
     def close(self) -> None: ...
 
@@ -101,32 +111,46 @@ def _data_field(event: bytes) -> bytes:
 class HTTPReply:
     """A reply from a real upstream over `requests`."""
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: requests.Response, read_timeout: float, deadline: float) -> None:
         self.response = response
         self.status = response.status_code
+        self.headers = response.headers
         self.content_type = response.headers.get("Content-Type", "")
+        self.read_timeout = read_timeout
+        self.deadline = deadline
 
     def read_body(self) -> bytes:
-        try:
-            return self.response.content
-        except requests.exceptions.Timeout as exc:
-            raise UpstreamTimeout("upstream stopped sending the response") from exc
-        except (requests.exceptions.RequestException, OSError) as exc:
-            raise UpstreamUnreachable(f"upstream broke the response: {type(exc).__name__}") from exc
+        """The whole body, read within the read timeout between bytes and the deadline."""
+        return b"".join(self._chunks())
+
+    def _socket(self) -> Any:
+        connection = getattr(self.response.raw, "_connection", None)
+        return getattr(connection, "sock", None)
 
     def _chunks(self) -> Iterator[bytes]:
         raw = self.response.raw
+        sock = self._socket()
         try:
             while True:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise UpstreamTimeout("upstream did not finish within the call's deadline")
+                if sock is not None:
+                    # The wait for the next bytes ends at the read timeout or the deadline.
+                    sock.settimeout(min(self.read_timeout, left))
                 # read1 returns what has arrived (one HTTP chunk or less): no waiting to fill.
-                chunk = raw.read1(READ_SIZE)
+                chunk = raw.read1(READ_SIZE, decode_content=True)
                 if not chunk:
                     # Read to the end: the connection goes back to the pool for the next call.
                     raw.release_conn()
                     return
                 yield chunk
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise UpstreamTimeout("upstream went quiet mid-stream") from exc
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+            if time.monotonic() >= self.deadline - 0.01:
+                raise UpstreamTimeout(
+                    "upstream did not finish within the call's deadline"
+                ) from exc
+            raise UpstreamTimeout("upstream went quiet longer than the read timeout") from exc
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise UpstreamUnreachable(f"upstream broke the stream: {type(exc).__name__}") from exc
 
@@ -139,10 +163,8 @@ class HTTPReply:
         Bounded by `timeout`: an upstream that keeps the connection open after `[DONE]` costs
         its connection, never the client's time.
         """
-        connection = getattr(self.response.raw, "_connection", None)
-        sock = getattr(connection, "sock", None)
-        if sock is not None:
-            sock.settimeout(timeout)
+        self.read_timeout = timeout
+        self.deadline = min(self.deadline, time.monotonic() + timeout)
         try:
             for _ in self._chunks():
                 pass
@@ -154,12 +176,17 @@ class HTTPReply:
 
 
 class UpstreamClient:
-    """POSTs chat completions to one OpenAI-compatible provider over a pooled session."""
+    """POSTs chat completions to one provider over a pooled session.
+
+    `openai`: `{base_url}/chat/completions` with `Authorization: Bearer`. `azure` (Azure
+    OpenAI): `{base_url}/openai/deployments/{deployment}/chat/completions?api-version=...` with
+    an `api-key` header; the deployment is the payload's (upstream) model. The request carries
+    only the headers built here: nothing of the client's request is forwarded.
+    """
 
     def __init__(self, provider: Provider, pool_size: int = 64) -> None:
         self.provider = provider
         self.url = provider.base_url + "/chat/completions"
-        self.timeout = (provider.connect_timeout, provider.read_timeout)
         self.session = requests.Session()
         # Keep the pool as large as the threads that may use it at once.
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
@@ -167,20 +194,35 @@ class UpstreamClient:
         self.session.mount("https://", adapter)
         self.session.trust_env = False
         self.headers = {"Content-Type": "application/json", "User-Agent": "switchboard/0.1"}
-        if provider.api_key:
+        if provider.kind == "azure":
+            if provider.api_key:
+                self.headers["api-key"] = provider.api_key
+        elif provider.api_key:
             self.headers["Authorization"] = f"Bearer {provider.api_key}"
+        self.stream_headers = self.headers | {"Accept": "text/event-stream"}
 
-    def send(self, payload: dict[str, Any], stream: bool) -> HTTPReply:
+    def url_for(self, upstream_model: str) -> str:
+        if self.provider.kind != "azure":
+            return self.url
+        deployment = quote(upstream_model, safe="")
+        return (
+            f"{self.provider.base_url}/openai/deployments/{deployment}/chat/completions"
+            f"?api-version={quote(self.provider.api_version, safe='')}"
+        )
+
+    def send(self, payload: dict[str, Any], stream: bool, deadline: float) -> HTTPReply:
         data = encode_json(payload)
-        headers = self.headers
-        if stream:
-            headers = headers | {"Accept": "text/event-stream"}
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise UpstreamTimeout("the call's deadline passed before the upstream was called")
+        read_timeout = self.provider.read_timeout
+        timeout = (min(self.provider.connect_timeout, left), min(read_timeout, left))
         try:
             response = self.session.post(
-                self.url,
+                self.url_for(str(payload.get("model", ""))),
                 data=data,
-                headers=headers,
-                timeout=self.timeout,
+                headers=self.stream_headers if stream else self.headers,
+                timeout=timeout,
                 stream=True,
                 allow_redirects=False,
             )
@@ -190,7 +232,7 @@ class UpstreamClient:
             raise UpstreamUnreachable(
                 f"upstream {self.provider.name} unreachable: {type(exc).__name__}"
             ) from exc
-        return HTTPReply(response)
+        return HTTPReply(response, read_timeout, deadline)
 
     def close(self) -> None:
         self.session.close()

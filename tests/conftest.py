@@ -54,7 +54,9 @@ FAKE_MODELS = {
 }
 
 
-def switchboard_config(upstream_url: str, database_url: str) -> dict[str, Any]:
+def switchboard_config(
+    upstream_url: str, database_url: str, state_dir: str | Path = ".switchboard"
+) -> dict[str, Any]:
     """The configuration document the tests run Switchboard with."""
     models = [
         {"name": name, "provider": "fake", "upstream_model": upstream,
@@ -65,7 +67,9 @@ def switchboard_config(upstream_url: str, database_url: str) -> dict[str, Any]:
     models.append({"name": "mock", "provider": "mock"})
     models.append({"name": "unreachable", "provider": "dead"})
     return {
-        "database": {"url": database_url},
+        "database": {"url": database_url, "busy_timeout": 2},
+        "server": {"state_dir": str(state_dir)},
+        "routing": {"backoff_base": 0.05, "backoff_max": 0.5},
         "providers": [
             {"name": "fake", "kind": "openai", "base_url": upstream_url,
              "api_key": UPSTREAM_SECRET, "read_timeout": 5},
@@ -197,9 +201,10 @@ def upstream(_fake_upstream: FakeUpstream) -> FakeUpstream:
 
 
 @pytest.fixture
-def settings(upstream: FakeUpstream, database_url: str) -> Settings:
-    """Settings pointing at the fake upstream and this test's database."""
-    parsed = parse_settings(switchboard_config(upstream.base_url, database_url), "tests")
+def settings(upstream: FakeUpstream, database_url: str, tmp_path: Path) -> Settings:
+    """Settings pointing at the fake upstream and this test's database and state directory."""
+    config = switchboard_config(upstream.base_url, database_url, tmp_path / "state")
+    parsed = parse_settings(config, "tests")
     return dataclasses.replace(parsed, database_url=database_url)
 
 
@@ -293,7 +298,8 @@ class Server:
 def start_server(workdir: Path, upstream_url: str, database_url: str, workers: int = 2) -> Server:
     """Start `switchboard serve` with its own configuration file; waits until it answers."""
     config_path = workdir / "switchboard.toml"
-    config_path.write_text(to_toml(switchboard_config(upstream_url, database_url)))
+    config = switchboard_config(upstream_url, database_url, workdir / "state")
+    config_path.write_text(to_toml(config))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "GUNICORN"))}
     env |= {

@@ -12,6 +12,7 @@ from sqlalchemy import insert
 from app.db import Database
 from app.ledger import HOST, Call, Ledger, Outcome, worker_tag
 from app.models import CallRecord, utcnow
+from app.spool import Spool
 from tests.conftest import ROOT, read_calls
 
 
@@ -34,9 +35,9 @@ def outcomes(database_url: str) -> dict[str, str]:
     return {r["id"]: r["outcome"] for r in read_calls(database_url)}
 
 
-def test_open_and_finish_write_one_row(database_url):
+def test_open_and_finish_write_one_row(database_url, tmp_path):
     db = Database(database_url)
-    ledger = Ledger(db)
+    ledger = Ledger(db, Spool(tmp_path))
     call = Call(endpoint="/v1/chat/completions", model="m")
     ledger.open(call)
     [row] = read_calls(database_url)
@@ -48,13 +49,13 @@ def test_open_and_finish_write_one_row(database_url):
     db.dispose()
 
 
-def test_rows_of_a_dead_master_are_interrupted_at_start(database_url):
+def test_rows_of_a_dead_master_are_interrupted_at_start(database_url, tmp_path):
     db = Database(database_url)
     dead = dead_pid()
     open_row(db, "dead-1", f"{HOST}:{dead}:{dead + 1}")
     open_row(db, "alive-1", worker_tag())  # this test process's master: alive
     open_row(db, "elsewhere-1", f"other-host:{dead}:1")  # another instance's business
-    assert Ledger(db).interrupt_dead_masters() == 1
+    assert Ledger(db, Spool(tmp_path)).interrupt_dead_masters() == 1
     assert outcomes(database_url) == {
         "dead-1": "interrupted",
         "alive-1": "in_progress",
@@ -109,9 +110,9 @@ def test_worker_exited_task_interrupts_only_that_workers_rows(database_url):
     db.dispose()
 
 
-def test_periodic_sweep_uses_heartbeats(database_url):
+def test_periodic_sweep_uses_heartbeats(database_url, tmp_path):
     db = Database(database_url)
-    ledger = Ledger(db)
+    ledger = Ledger(db, Spool(tmp_path))
     ledger.heartbeat()
     open_row(db, "mine-old", ledger.tag, age_seconds=600)  # long stream, worker alive
     open_row(db, "silent-old", f"{HOST}:1:2", age_seconds=600)  # no heartbeat at all

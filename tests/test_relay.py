@@ -251,7 +251,7 @@ def test_unreachable_upstream_becomes_502(client, auth, database_url):
     assert error["type"] == "upstream_error" and "unreachable" in error["message"]
     assert "x-switchboard-provider" not in resp.headers
     row = only_row(database_url)
-    assert (row["outcome"], row["provider"], row["attempts"]) == ("upstream_error", "dead", 1)
+    assert (row["outcome"], row["provider"], row["attempts"]) == ("upstream_error", "dead", 3)
 
 
 # ---- mock provider ------------------------------------------------------------------------
