@@ -139,12 +139,14 @@ def _to_response(answer: JSONAnswer | StreamAnswer) -> Response:
 
 
 def _model_object(name: str) -> dict[str, Any]:
+    """OpenAI's model object, plus `available`: false while no deployment is in rotation."""
     model = services().settings.models[name]
     return {
         "id": name,
         "object": "model",
         "created": model.created or STARTED,
-        "owned_by": model.provider,
+        "owned_by": model.provider or "switchboard",
+        "available": services().relay.available(model),
     }
 
 

@@ -222,9 +222,7 @@ def _routing(raw: dict[str, Any]) -> Routing:
         backoff_base=_number(raw, "backoff_base", defaults.backoff_base, where),
         backoff_max=_number(raw, "backoff_max", defaults.backoff_max, where),
         retry_after_max=_number(raw, "retry_after_max", defaults.retry_after_max, where),
-        cooldown_failures=int(
-            _number(raw, "cooldown_failures", defaults.cooldown_failures, where)
-        ),
+        cooldown_failures=int(_number(raw, "cooldown_failures", defaults.cooldown_failures, where)),
         cooldown_seconds=_number(raw, "cooldown_seconds", defaults.cooldown_seconds, where),
         total_timeout=_number(raw, "total_timeout", defaults.total_timeout, where),
     )

@@ -3,6 +3,10 @@
 A lookup is cached per process for `key_cache_seconds` (2 s by default), so a revocation or an
 expiry takes effect on every worker within that bound (SPEC 3 allows 5 s). Unknown keys are never
 cached, so a key works the moment it is created.
+
+While the database cannot be read, a key this process has seen is trusted as last seen (no
+revocation can be written meanwhile: it goes through the same database; expiry is still checked
+on every call). A key never seen gets 503: it cannot be checked.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from .db import Database
+from .errors import ApiError
 from .models import KEYS, ApiKey, utcnow
 
 KEY_PREFIX = "sb-"
@@ -84,8 +90,19 @@ class KeyStore:
         hit = self._cache.get(digest)
         if hit and hit[0] > now:
             return hit[1]
-        with self.db.read() as conn:
-            row = conn.execute(select(KEYS).where(ApiKey.key_hash == digest)).mappings().first()
+        try:
+            with self.db.read() as conn:
+                row = conn.execute(select(KEYS).where(ApiKey.key_hash == digest)).mappings().first()
+        except SQLAlchemyError as exc:
+            if hit:
+                return hit[1]
+            raise ApiError(
+                503,
+                "The key database is unavailable and this key has not been seen yet. Retry later.",
+                "server_error",
+                "database_unavailable",
+                headers={"Retry-After": "5"},
+            ) from exc
         if row is None:
             return None
         key = _client_key(row)

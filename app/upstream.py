@@ -147,9 +147,7 @@ class HTTPReply:
                 yield chunk
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
             if time.monotonic() >= self.deadline - 0.01:
-                raise UpstreamTimeout(
-                    "upstream did not finish within the call's deadline"
-                ) from exc
+                raise UpstreamTimeout("upstream did not finish within the call's deadline") from exc
             raise UpstreamTimeout("upstream went quiet longer than the read timeout") from exc
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise UpstreamUnreachable(f"upstream broke the stream: {type(exc).__name__}") from exc
