@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from app import create_app
 from app.config import Settings, parse_settings
 from app.db import upgrade
 from tests.fake_upstream import FakeUpstream
+from tests.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = os.environ.get("SWITCHBOARD_DATABASE_URL", "")
@@ -181,6 +183,56 @@ def database_url(databases: DatabaseFactory, _pg_test_database: str | None) -> s
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
     engine.dispose()
     return _pg_test_database
+
+
+class Outage:
+    """Makes the test database unavailable to Switchboard on demand, and available again.
+
+    PostgreSQL: Switchboard connects through a TCP proxy that `cut()` severs (open connections
+    and new ones). SQLite: `cut()` holds the write lock from another connection, so writes wait
+    out the busy timeout and fail as "database is locked".
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.url = database_url
+        self.proxy: TcpProxy | None = None
+        self._holder: sqlite3.Connection | None = None
+        if USE_POSTGRES:
+            parsed = make_url(database_url)
+            self.proxy = TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432).start()
+            self.url = parsed.set(host="127.0.0.1", port=self.proxy.port).render_as_string(
+                hide_password=False
+            )
+
+    def cut(self) -> None:
+        if self.proxy is not None:
+            self.proxy.cut()
+            return
+        path = make_url(self.database_url).database
+        self._holder = sqlite3.connect(path, isolation_level=None, timeout=10)
+        self._holder.execute("BEGIN IMMEDIATE")
+
+    def restore(self) -> None:
+        if self.proxy is not None:
+            self.proxy.restore()
+        elif self._holder is not None:
+            self._holder.execute("ROLLBACK")
+            self._holder.close()
+            self._holder = None
+
+    def close(self) -> None:
+        self.restore()
+        if self.proxy is not None:
+            self.proxy.stop()
+
+
+@pytest.fixture
+def outage(database_url: str) -> Iterator[Outage]:
+    """The test database behind a switch: `outage.url` for Switchboard, `cut()`/`restore()`."""
+    switch = Outage(database_url)
+    yield switch
+    switch.close()
 
 
 # ---- upstream and app -------------------------------------------------------------------
