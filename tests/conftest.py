@@ -347,10 +347,20 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(workdir: Path, upstream_url: str, database_url: str, workers: int = 2) -> Server:
-    """Start `switchboard serve` with its own configuration file; waits until it answers."""
+def start_server(
+    workdir: Path,
+    upstream_url: str,
+    database_url: str,
+    workers: int = 2,
+    models: list[dict[str, Any]] | None = None,
+    routing: dict[str, Any] | None = None,
+) -> Server:
+    """Start `switchboard serve` with its own configuration file (plus `models` and `routing`
+    values); waits until it answers."""
     config_path = workdir / "switchboard.toml"
     config = switchboard_config(upstream_url, database_url, workdir / "state")
+    config["models"] += models or []
+    config["routing"] |= routing or {}
     config_path.write_text(to_toml(config))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "GUNICORN"))}

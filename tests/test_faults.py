@@ -1,0 +1,292 @@
+"""The fault suite: real gunicorn, the official openai SDK, a fake upstream that misbehaves.
+
+Each test asserts the three views of its calls: what the clients got, the ledger rows, and what
+the upstream saw. Every server here is the test's own (signals and outages disturb it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import (
+    DatabaseFactory,
+    Outage,
+    Server,
+    read_calls,
+    start_server,
+    stop_server,
+    wait_for,
+)
+from tests.fake_upstream import FakeUpstream
+
+pytestmark = pytest.mark.integration
+STREAMS = 20
+
+
+@pytest.fixture
+def own_server(
+    upstream: FakeUpstream, databases: DatabaseFactory, tmp_path: Path
+) -> Iterator[Server]:
+    """A gunicorn of this test's own (2 workers) with a key in `.key`."""
+    srv = start_server(tmp_path, upstream.base_url, databases.fresh("faults"))
+    srv.key = srv.cli("keys", "create", "--name", "faults").stdout.strip().splitlines()[-1]
+    yield srv
+    stop_server(srv)
+
+
+def sdk(server: Server) -> openai.OpenAI:
+    return openai.OpenAI(
+        api_key=server.key, base_url=server.base_url + "/v1", max_retries=0, timeout=30
+    )
+
+
+def worker_pids(master: int) -> list[int]:
+    """The gunicorn workers of `master` (its children that are not short ledger tasks)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == master and b"app.serving" not in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+class StreamRun:
+    """`STREAMS` concurrent streams of the `long` model (60 chunks, 0.1 s apart) via the SDK."""
+
+    def __init__(self, server: Server, model: str = "long") -> None:
+        self.tag = uuid.uuid4().hex[:8]
+        self.ids = [f"f-{self.tag}-{i}" for i in range(STREAMS)]
+        self.results: dict[str, tuple[str, int]] = {}  # request id -> (how it ended, chunks)
+        self.client = sdk(server)
+        self.threads = [
+            threading.Thread(target=self._one, args=(rid, model), daemon=True) for rid in self.ids
+        ]
+
+    def _one(self, request_id: str, model: str) -> None:
+        chunks = 0
+        try:
+            stream = self.client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": f"stream {request_id}"}],
+                stream=True,
+                extra_headers={"X-Request-Id": request_id},
+            )
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    chunks += 1
+            self.results[request_id] = ("complete", chunks)
+        except Exception as exc:  # noqa: BLE001 - how the stream broke is what we record
+            self.results[request_id] = (type(exc).__name__, chunks)
+
+    def start(self) -> StreamRun:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def join(self, timeout: float = 40) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.1, deadline - time.monotonic()))
+        self.client.close()
+
+    def rows(self, database_url: str) -> list[dict[str, Any]]:
+        rows = [r for r in read_calls(database_url) if r["request_id"] in set(self.ids)]
+        return rows
+
+
+def all_rows_final(run: StreamRun, database_url: str) -> list[dict[str, Any]]:
+    """The run's rows once every one of them is final (bounded wait); asserts one per call."""
+
+    def final() -> Any:
+        rows = run.rows(database_url)
+        if len(rows) == STREAMS and all(r["outcome"] != "in_progress" for r in rows):
+            return rows
+        return None
+
+    rows = wait_for(final, timeout=20, interval=0.2) or run.rows(database_url)
+    assert len(rows) == STREAMS, f"{len(rows)} rows for {STREAMS} calls"
+    assert sorted(r["request_id"] for r in rows) == sorted(run.ids)  # one row per call
+    assert not [r for r in rows if r["outcome"] == "in_progress"]
+    return rows
+
+
+def wait_streaming(upstream: FakeUpstream, run: StreamRun) -> None:
+    started = wait_for(
+        lambda: len([i for i in run.ids if upstream.requests_for(i)]) == STREAMS, timeout=15
+    )
+    assert started, "the streams did not all reach the upstream"
+    time.sleep(0.5)  # a few chunks into every stream
+
+
+def test_sighup_with_streams_in_flight_loses_nothing(own_server, upstream):
+    run = StreamRun(own_server).start()
+    wait_streaming(upstream, run)
+    old_workers = set(worker_pids(own_server.process.pid))
+    own_server.process.send_signal(signal.SIGHUP)
+    run.join()
+    # Clients: every stream shorter than the graceful timeout finished whole.
+    assert run.results == {rid: ("complete", 60) for rid in run.ids}
+    # Ledger: one complete row per call.
+    rows = all_rows_final(run, own_server.database_url)
+    assert {r["outcome"] for r in rows} == {"ok"}
+    assert all(r["usage_source"] == "upstream" and r["completion_tokens"] == 7 for r in rows)
+    # Upstream: every stream was read to its end.
+    ends = [e for e in upstream.stream_ends if e.model == "long-stream"]
+    assert len(ends) == STREAMS and not any(e.client_gone for e in ends)
+    # New workers serve after the reload.
+    assert wait_for(lambda: not old_workers & set(worker_pids(own_server.process.pid)), 20)
+    answer = sdk(own_server).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "after reload"}]
+    )
+    assert answer.choices[0].message.content == "Hello from the fake upstream."
+
+
+def test_kill_9_of_a_worker_with_streams_in_flight(own_server, upstream):
+    run = StreamRun(own_server).start()
+    wait_streaming(upstream, run)
+    open_rows = [r for r in run.rows(own_server.database_url) if r["outcome"] == "in_progress"]
+    assert len(open_rows) == STREAMS
+    by_worker: dict[int, int] = {}
+    for row in open_rows:
+        pid = int(row["worker"].rsplit(":", 1)[1])
+        by_worker[pid] = by_worker.get(pid, 0) + 1
+    victim, victims_calls = max(by_worker.items(), key=lambda item: item[1])
+    os.kill(victim, signal.SIGKILL)
+    run.join()
+    broken = [rid for rid, (how, _) in run.results.items() if how != "complete"]
+    complete = [rid for rid, (how, chunks) in run.results.items() if how == "complete"]
+    # Clients: the streams of the killed worker broke; the others finished whole.
+    assert len(broken) == victims_calls
+    assert all(run.results[rid][1] == 60 for rid in complete)
+    # Ledger: a row for every call, the killed worker's closed as interrupted at once.
+    rows = {r["request_id"]: r for r in all_rows_final(run, own_server.database_url)}
+    assert {rows[rid]["outcome"] for rid in broken} == {"interrupted"}
+    assert {rows[rid]["outcome"] for rid in complete} <= {"ok"}
+    assert all(str(victim) in (rows[rid]["error"] or "") for rid in broken)
+    # Upstream: the killed worker's connections were closed, not left streaming.
+    wait_for(lambda: len([e for e in upstream.stream_ends if e.model == "long-stream"]) == 20)
+    gone = [e for e in upstream.stream_ends if e.model == "long-stream" and e.client_gone]
+    assert len(gone) == victims_calls and all(e.chunks_sent < 60 for e in gone)
+
+
+def test_database_outage_mid_load_loses_no_row(upstream, databases, tmp_path):
+    database_url = databases.fresh("outage")
+    outage = Outage(database_url)
+    srv = start_server(tmp_path, upstream.base_url, outage.url)
+    try:
+        srv.key = srv.cli("keys", "create", "--name", "outage").stdout.strip().splitlines()[-1]
+        client = sdk(srv)
+        tag = uuid.uuid4().hex[:8]
+        for i in range(8):  # both workers learn the key
+            client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "warm"}],
+                extra_headers={"X-Request-Id": f"w-{tag}-{i}"},
+            )
+        statuses: dict[str, int] = {}
+
+        def load(worker: int) -> None:
+            for i in range(6):
+                rid = f"o-{tag}-{worker}-{i}"
+                try:
+                    if i % 2:
+                        stream = client.chat.completions.create(
+                            model="gpt-4o-mini",
+                            messages=[{"role": "user", "content": rid}],
+                            stream=True,
+                            extra_headers={"X-Request-Id": rid},
+                        )
+                        assert [c for c in stream][-1] is not None
+                    else:
+                        client.chat.completions.create(
+                            model="gpt-4o-mini",
+                            messages=[{"role": "user", "content": rid}],
+                            extra_headers={"X-Request-Id": rid},
+                        )
+                    statuses[rid] = 200
+                except openai.APIStatusError as exc:
+                    statuses[rid] = exc.status_code
+                time.sleep(0.3)
+
+        threads = [threading.Thread(target=load, args=(w,), daemon=True) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        outage.cut()
+        time.sleep(2.5)
+        outage.restore()
+        for thread in threads:
+            thread.join(60)
+        client.close()
+        sent = sorted(statuses)
+        assert len(sent) == 24
+        # Clients: served through the outage; at worst refused because a key was unknown.
+        assert set(statuses.values()) <= {200, 503}
+        assert list(statuses.values()).count(200) >= 20
+
+        def complete() -> Any:
+            rows = [r for r in read_calls(database_url) if r["request_id"].startswith(f"o-{tag}")]
+            if len(rows) == 24 and all(r["outcome"] != "in_progress" for r in rows):
+                return rows
+            return None
+
+        rows = wait_for(complete, timeout=20, interval=0.2)
+        assert rows, read_calls(database_url)
+        # Ledger: one row per call, none lost, none twice, each saying what the client got.
+        assert sorted(r["request_id"] for r in rows) == sent
+        assert all(r["status_code"] == statuses[r["request_id"]] for r in rows)
+        assert all(r["outcome"] == "ok" for r in rows if r["status_code"] == 200)
+        # Upstream: every served call reached it once.
+        served = [rid for rid, status in statuses.items() if status == 200]
+        assert all(len(upstream.requests_for(rid)) == 1 for rid in served)
+        assert not list((tmp_path / "state" / "spool").glob("*.jsonl"))
+    finally:
+        stop_server(srv)
+        outage.close()
+
+
+def test_cooldown_is_shared_by_all_workers(upstream, databases, tmp_path):
+    srv = start_server(
+        tmp_path,
+        upstream.base_url,
+        databases.fresh("cooldown"),
+        routing={"cooldown_failures": 1, "max_attempts": 1, "cooldown_seconds": 60},
+    )
+    try:
+        srv.key = srv.cli("keys", "create", "--name", "cool").stdout.strip().splitlines()[-1]
+        client = sdk(srv)
+        with pytest.raises(openai.APIStatusError) as first:
+            client.chat.completions.create(model="unreachable", messages=[{"role": "user",
+                                           "content": "x"}])  # fmt: skip
+        assert first.value.status_code == 502
+        for _ in range(12):  # new connections each time: both workers answer some
+            with pytest.raises(openai.APIStatusError) as later:
+                client.chat.completions.create(model="unreachable", messages=[{"role": "user",
+                                               "content": "x"}])  # fmt: skip
+            assert later.value.status_code == 503
+            assert later.value.response.headers["Retry-After"]
+        listed = {m.id: m.model_extra.get("available") for m in client.models.list()}
+        assert listed["unreachable"] is False and listed["gpt-4o-mini"] is True
+        client.close()
+        rows = read_calls(srv.database_url, model="unreachable")
+        assert [r["status_code"] for r in rows] == [502] + [503] * 12
+        assert [r["attempts"] for r in rows] == [1] + [0] * 12
+    finally:
+        stop_server(srv)
