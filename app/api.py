@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
@@ -126,9 +128,28 @@ def create_chat_completion() -> Response:
     return _to_response(answer)
 
 
+def client_probe(environ: dict[str, Any]) -> Callable[[], bool] | None:
+    """A check that the client closed its connection (gunicorn's plain sockets), or None."""
+    sock = environ.get("gunicorn.socket")
+    if type(sock) is not socket.socket:
+        return None  # TLS or another server: rely on the write failing instead
+    flags = socket.MSG_PEEK | socket.MSG_DONTWAIT
+
+    def gone() -> bool:
+        try:
+            return sock.recv(1, flags) == b""
+        except (BlockingIOError, InterruptedError):
+            return False  # nothing to read: still connected
+        except OSError:
+            return True
+
+    return gone
+
+
 def _to_response(answer: JSONAnswer | StreamAnswer) -> Response:
     if isinstance(answer, StreamAnswer):
         g.streaming = True
+        answer.events.client_gone = client_probe(request.environ)
         return Response(
             answer.events,
             status=200,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from .config import Model
@@ -63,6 +63,10 @@ class StreamRelay:
         self.ttft_ms: int | None = call.ttft_ms
         self.outcome = "client_disconnected"
         self.error: str | None = "client disconnected before the stream ended"
+        # Set by the web layer: True once the client has closed its connection. Checked as
+        # each event arrives, so the upstream is closed within one event of the client leaving
+        # (a write to a closed connection only fails at the second write).
+        self.client_gone: Callable[[], bool] | None = None
         self._started = False
         self._gen = self._run()
 
@@ -80,6 +84,8 @@ class StreamRelay:
         finish_seen = False
         try:
             for raw, data in self.events:
+                if self.client_gone is not None and self.client_gone():
+                    return
                 if self.ttft_ms is None:
                     self.ttft_ms = self.call.elapsed_ms()
                 if data == DONE:

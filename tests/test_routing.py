@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -502,3 +504,25 @@ def test_azure_deployment_url_and_api_key_header(build, key_for, upstream, datab
         "my-deploy",
         "ok",
     )
+
+
+def test_cooldown_board_is_shared_between_processes(tmp_path):
+    from app.config import Deployment, Model, Routing
+    from app.routing import CooldownBoard
+
+    deployment = Deployment("m/p/u", "p", "u")
+    models = {"m": Model("m", (deployment,))}
+    routing = Routing(cooldown_failures=2, cooldown_seconds=30)
+    board = CooldownBoard(models, routing, str(tmp_path))
+    script = (
+        "import sys; from app.config import Deployment, Model, Routing;"
+        "from app.routing import CooldownBoard;"
+        "d = Deployment('m/p/u', 'p', 'u');"
+        "b = CooldownBoard({'m': Model('m', (d,))}, Routing(cooldown_failures=2), sys.argv[1]);"
+        "b.failed(d); b.failed(d)"
+    )
+    assert board.cooling_until(deployment) == 0
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=30)
+    assert board.cooling_until(deployment) > time.time() + 25  # seen by this process
+    assert board.pick(models["m"], set()) is None
+    board.close()
