@@ -29,4 +29,5 @@ def readyz() -> Response:
         raise ApiError(
             503, "The database is not reachable.", "server_error", "database_unavailable"
         ) from exc
-    return jsonify({"status": "ready", "database": "ok"})
+    backlog = len(services().ledger.spool.files())
+    return jsonify({"status": "ready", "database": "ok", "spool_files": backlog})

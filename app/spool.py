@@ -55,6 +55,12 @@ class Spool:
         self._seq += 1
         path = self.dir / f"{HOST}-{self._pid}-{self._seq}.jsonl"
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        # The new file's directory entry must survive a crash as well as its lines.
+        directory = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     def _rotate(self) -> None:
         """Close the file being written, so it can be replayed; the next line opens a new one."""

@@ -127,6 +127,23 @@ def test_switchboard_config_variable_names_the_file(tmp_path, monkeypatch):
             {"providers": [{"name": "p", "kind": "mock", "read_timeout": "soon"}]},
             "read_timeout must be a number",
         ),
+        (
+            {
+                "providers": [{"name": "p", "kind": "mock"}],
+                "models": [{"name": "m", "deployments": [{"provider": "p", "weight": 0}]}],
+            },
+            "weight must be above 0",
+        ),
+        (
+            {
+                "providers": [{"name": "p", "kind": "mock"}],
+                "models": [{"name": "m", "provider": "p", "deployments": []}],
+            },
+            "either provider or deployments",
+        ),
+        ({"routing": {"max_attempts": 0}}, "at least 1"),
+        ({"ledger": {"when_database_down": "panic"}}, "serve or refuse"),
+        ({"providers": [{"name": "a", "kind": "azure"}]}, "base_url is required"),
     ],
 )
 def test_configuration_errors_are_clear(document, message):
@@ -143,3 +160,23 @@ def test_missing_named_configuration_file_is_an_error(tmp_path, monkeypatch):
 def test_broken_toml_is_an_error(tmp_path):
     with pytest.raises(ConfigError):
         load_settings(write(tmp_path, "[[providers]\nname = "))
+
+
+def test_example_configuration_file_loads(monkeypatch):
+    for name in ("PGPASSWORD", "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"):
+        monkeypatch.setenv(name, "secret-" + name)
+    monkeypatch.delenv("SWITCHBOARD_DATABASE_URL", raising=False)
+    path = Path(__file__).resolve().parent.parent / "docs" / "switchboard.example.toml"
+    settings = load_settings(path)
+    mini = settings.models["gpt-4o-mini"]
+    assert [(d.provider, d.upstream_model, d.weight) for d in mini.deployments] == [
+        ("openai", "gpt-4o-mini", 3.0),
+        ("azure-east", "gpt-4o-mini-prod", 1.0),
+    ]
+    assert settings.providers["azure-east"].kind == "azure"
+    assert settings.providers["azure-east"].api_version == "2024-10-21"
+    assert settings.models["gpt-4.1-mini"].total_timeout == 300
+    assert settings.models["gpt-4-32k"].deployments == ()
+    assert (settings.routing.max_attempts, settings.routing.cooldown_seconds) == (3, 30)
+    assert settings.state_dir == "/var/lib/switchboard"
+    assert settings.when_database_down == "serve"

@@ -142,7 +142,7 @@ def test_sighup_with_streams_in_flight_loses_nothing(own_server, upstream):
     own_server.process.send_signal(signal.SIGHUP)
     run.join()
     # Clients: every stream shorter than the graceful timeout finished whole.
-    assert run.results == {rid: ("complete", 60) for rid in run.ids}
+    assert run.results == {rid: ("complete", 60) for rid in run.ids}, own_server.log()[-3000:]
     # Ledger: one complete row per call.
     rows = all_rows_final(run, own_server.database_url)
     assert {r["outcome"] for r in rows} == {"ok"}

@@ -74,7 +74,9 @@ def test_call_during_an_outage_is_served_spooled_and_written_once(
     assert [r["op"] for r in lines] == ["open", "finish"]
     assert "sb-" not in spooled.read_text()  # no secret on disk
     outage.restore()
+    assert app.test_client().get("/readyz").get_json()["spool_files"] == 1
     assert replay(app) == 2
+    assert app.test_client().get("/readyz").get_json()["spool_files"] == 0
     [row] = read_calls(database_url, request_id="during")
     assert (row["outcome"], row["status_code"], row["prompt_tokens"]) == ("ok", 200, 11)
     assert row["completed_at"] is not None and row["worker"] is None
@@ -165,6 +167,7 @@ def test_unseen_key_gets_503_while_the_database_is_down(build, outage, database_
     assert call(app, known, "known").status_code == 200
     resp = call(app, unseen, "unseen")
     assert resp.status_code == 503
+    assert app.test_client().get("/readyz").status_code == 503
     assert resp.get_json()["error"]["code"] == "database_unavailable"
     outage.restore()
     replay(app)
