@@ -154,6 +154,8 @@ class Relay:
         for candidate in self.candidates(model, body, key):
             tried: set[str] = set()
             for retry in range(self.routing.max_attempts):
+                if time.monotonic() >= deadline:
+                    break
                 deployment = self.board.pick(candidate, tried)
                 if deployment is None:
                     failures.append(f"{candidate.name}: no deployment in rotation")
