@@ -76,6 +76,7 @@ class Database:
         self.busy_timeout = busy_timeout
         self.engine = make_engine(url, busy_timeout=busy_timeout)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._dbapi: Any = self.engine.dialect.loaded_dbapi
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @contextmanager
@@ -120,29 +121,40 @@ class Database:
         """
         if self.is_sqlite:
             params = {k: _sqlite_value(v) for k, v in params.items()}
-        dbapi = self.engine.dialect.loaded_dbapi
+        lock = self._write_lock
         for attempt in (1, 2):
-            with self._turn():
-                conn = self.engine.raw_connection()
-                try:
-                    cursor = conn.cursor()
-                    try:
-                        cursor.execute(sql, params)
-                        count = int(cursor.rowcount)
-                    finally:
-                        cursor.close()
-                    conn.commit()
-                    return count
-                except dbapi.OperationalError:
-                    conn.invalidate()
-                    if attempt == 2 or self.is_sqlite:
-                        raise
-                except BaseException:
-                    conn.rollback()
+            # The lock by hand, not `_turn()`: this runs twice per call on the request path.
+            if lock is not None and not lock.acquire(timeout=self.busy_timeout):
+                raise WriteLockTimeout("timed out waiting for this process's turn to write")
+            try:
+                return self._execute_once(sql, params)
+            except self._dbapi.OperationalError:
+                if attempt == 2 or self.is_sqlite:
                     raise
-                finally:
-                    conn.close()
+            finally:
+                if lock is not None:
+                    lock.release()
         raise AssertionError("unreachable")
+
+    def _execute_once(self, sql: str, params: dict[str, Any]) -> int:
+        conn = self.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql, params)
+                count = int(cursor.rowcount)
+            finally:
+                cursor.close()
+            conn.commit()
+            return count
+        except self._dbapi.OperationalError:
+            conn.invalidate()  # a dead connection must not go back to the pool
+            raise
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
