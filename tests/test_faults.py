@@ -141,11 +141,12 @@ def wait_streaming(upstream: FakeUpstream, run: StreamRun) -> None:
     time.sleep(0.5)  # a few chunks into every stream
 
 
-def test_sighup_with_streams_in_flight_loses_nothing(own_server, upstream):
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_signal_with_streams_in_flight_loses_nothing(own_server, upstream, sig):
     run = StreamRun(own_server).start()
     wait_streaming(upstream, run)
     old_workers = set(worker_pids(own_server.process.pid))
-    own_server.process.send_signal(signal.SIGHUP)
+    own_server.process.send_signal(sig)
     run.join()
     # Clients: every stream shorter than the graceful timeout finished whole.
     assert run.results == {rid: ("complete", 60) for rid in run.ids}, own_server.log()[-3000:]
@@ -156,6 +157,9 @@ def test_sighup_with_streams_in_flight_loses_nothing(own_server, upstream):
     # Upstream: every stream was read to its end.
     ends = [e for e in upstream.stream_ends if e.model == "long-stream"]
     assert len(ends) == STREAMS and not any(e.client_gone for e in ends)
+    if sig == signal.SIGTERM:
+        assert own_server.process.wait(timeout=30) == 0  # then gunicorn stops cleanly
+        return
     # New workers serve after the reload.
     assert wait_for(lambda: not old_workers & set(worker_pids(own_server.process.pid)), 20)
     answer = sdk(own_server).chat.completions.create(
@@ -303,3 +307,165 @@ def test_cooldown_is_shared_by_all_workers(upstream, databases, tmp_path):
         assert [r["attempts"] for r in rows] == [1] + [0] * 12
     finally:
         stop_server(srv)
+
+
+# ---- upstream faults through gunicorn and the SDK ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def relay_server(
+    _fake_upstream: FakeUpstream,
+    databases: DatabaseFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    """A gunicorn for the upstream-fault tests; cooldowns off so one test cannot cool another's
+    model (`test_cooldown_is_shared_by_all_workers` has its own)."""
+    srv = start_server(
+        tmp_path_factory.mktemp("relay-faults"),
+        _fake_upstream.base_url,
+        databases.fresh("relayfaults"),
+        routing={"cooldown_failures": 1000},
+    )
+    srv.key = srv.cli("keys", "create", "--name", "relay").stdout.strip().splitlines()[-1]
+    yield srv
+    stop_server(srv)
+
+
+def ask(server: Server, mark: str, model: str = "gpt-4o-mini", **extra: Any) -> Any:
+    client = sdk(server)
+    try:
+        return client.chat.completions.with_raw_response.create(
+            model=model,
+            messages=[{"role": "user", "content": f"fault {mark}"}],
+            extra_headers={"X-Request-Id": mark},
+            **extra,
+        )
+    finally:
+        client.close()
+
+
+def row_of(server: Server, mark: str) -> dict[str, Any]:
+    def final() -> Any:
+        rows = read_calls(server.database_url, request_id=mark)
+        return rows if rows and rows[0]["outcome"] != "in_progress" else None
+
+    rows = wait_for(final, timeout=10)
+    assert rows and len(rows) == 1, rows
+    return rows[0]
+
+
+def new_mark() -> str:
+    return "fault-" + uuid.uuid4().hex[:10]
+
+
+def test_sdk_5xx_then_success_is_one_answer_and_one_row(relay_server, upstream):
+    mark = new_mark()
+    upstream.plan(mark, {"status": 500}, {"status": 503})
+    raw = ask(relay_server, mark)
+    assert raw.parse().choices[0].message.content == "Hello from the fake upstream."
+    assert raw.headers["x-switchboard-provider"] == "fake"
+    assert len(upstream.requests_for(mark)) == 3
+    row = row_of(relay_server, mark)
+    assert (row["outcome"], row["status_code"], row["attempts"]) == ("ok", 200, 3)
+
+
+def test_sdk_429_waits_for_retry_after(relay_server, upstream):
+    mark = new_mark()
+    upstream.plan(mark, {"status": 429, "retry_after": "1"})
+    assert ask(relay_server, mark).parse().choices
+    first, second = upstream.requests_for(mark)
+    assert second.at - first.at >= 0.95
+    assert row_of(relay_server, mark)["attempts"] == 2
+
+
+def test_sdk_400_is_not_retried(relay_server, upstream):
+    mark = new_mark()
+    upstream.plan(mark, {"status": 400})
+    with pytest.raises(openai.BadRequestError) as raised:
+        ask(relay_server, mark)
+    assert raised.value.code == "unsupported_parameter"  # the upstream's own error
+    assert len(upstream.requests_for(mark)) == 1
+    row = row_of(relay_server, mark)
+    assert (row["outcome"], row["attempts"]) == ("invalid_request", 1)
+
+
+def test_sdk_connection_refused_then_fallback(relay_server, upstream):
+    mark = new_mark()
+    raw = ask(relay_server, mark, model="unreachable", extra_body={"fallbacks": ["gpt-4o"]})
+    assert raw.parse().choices[0].message.content == "Hello from the fake upstream."
+    assert [r.body["model"] for r in upstream.requests_for(mark)] == ["echo"]
+    assert "fallbacks" not in upstream.requests_for(mark)[0].body
+    row = row_of(relay_server, mark)
+    assert (row["model"], row["provider"], row["upstream_model"]) == ("unreachable", "fake", "echo")
+    assert (row["outcome"], row["attempts"]) == ("ok", 4)
+    assert row["error"] is None
+
+
+def test_sdk_redirect_is_not_followed(relay_server, upstream):
+    elsewhere = FakeUpstream().start()
+    try:
+        mark = new_mark()
+        target = elsewhere.base_url + "/chat/completions"
+        upstream.plan(mark, *[{"redirect": target}] * 3)
+        with pytest.raises(openai.InternalServerError) as raised:
+            ask(relay_server, mark)
+        assert raised.value.status_code == 502
+        assert elsewhere.connections == 0 and elsewhere.received == []
+        row = row_of(relay_server, mark)
+        assert (row["outcome"], row["attempts"]) == ("upstream_error", 3)
+    finally:
+        elsewhere.stop()
+
+
+def test_sdk_slow_first_byte_is_retried(relay_server, upstream):
+    mark = new_mark()
+    upstream.plan(mark, {"delay": 6})  # the fake provider's read timeout is 5 s
+    assert ask(relay_server, mark).parse().choices
+    row = row_of(relay_server, mark)
+    assert (row["outcome"], row["attempts"]) == ("ok", 2)
+    assert len(upstream.requests_for(mark)) == 2
+
+
+def stream_until_error(server: Server, mark: str) -> tuple[int, openai.APIError]:
+    client = sdk(server)
+    chunks = 0
+    try:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": f"fault {mark}"}],
+            stream=True,
+            extra_headers={"X-Request-Id": mark},
+        )
+        with pytest.raises(openai.APIError) as raised:
+            for chunk in stream:
+                chunks += bool(chunk.choices and chunk.choices[0].delta.content)
+        return chunks, raised.value
+    finally:
+        client.close()
+
+
+def test_sdk_stall_mid_stream_ends_with_a_timeout_error(relay_server, upstream):
+    mark = new_mark()
+    upstream.plan(mark, {"stall_after": 2, "stall": 8})
+    chunks, error = stream_until_error(relay_server, mark)
+    assert chunks == 2
+    assert "quiet" in str(error.message)
+    row = row_of(relay_server, mark)
+    assert (row["outcome"], row["attempts"]) == ("upstream_timeout", 1)
+    end = upstream.wait_stream_end("echo", timeout=5)
+    assert end is not None and end.client_gone and end.chunks_sent == 2
+
+
+def test_sdk_drop_after_three_chunks(relay_server, upstream):
+    mark = new_mark()
+    upstream.plan(mark, {"drop_after": 3})
+    chunks, error = stream_until_error(relay_server, mark)
+    assert chunks == 3
+    assert "broke" in str(error.message)
+    row = row_of(relay_server, mark)
+    assert (row["outcome"], row["attempts"], row["usage_source"]) == (
+        "upstream_error",
+        1,
+        "estimated",
+    )
+    assert len(upstream.requests_for(mark)) == 1
