@@ -27,7 +27,7 @@ from tests.conftest import (
     stop_server,
     wait_for,
 )
-from tests.fake_upstream import FakeUpstream
+from tests.fake_upstream import FakeUpstream, error_body
 
 pytestmark = pytest.mark.integration
 STREAMS = 20
@@ -383,7 +383,7 @@ def test_sdk_400_is_not_retried(relay_server, upstream):
     upstream.plan(mark, {"status": 400})
     with pytest.raises(openai.BadRequestError) as raised:
         ask(relay_server, mark)
-    assert raised.value.code == "unsupported_parameter"  # the upstream's own error
+    assert raised.value.body == error_body(400)["error"]  # the upstream's own error, as it was
     assert len(upstream.requests_for(mark)) == 1
     row = row_of(relay_server, mark)
     assert (row["outcome"], row["attempts"]) == ("invalid_request", 1)
