@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import api
+from . import admin, api
 from .config import Settings, load_settings
 from .db import Database
 from .errors import register_error_handlers
@@ -59,4 +59,5 @@ def register_services(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     api.init_app(app)
+    admin.init_app(app)
     app.register_blueprint(health)

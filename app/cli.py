@@ -14,6 +14,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.engine import make_url
 
 from . import create_app, reports
+from .admin_log import cli_actor, list_events
 from .config import ConfigError, load_settings
 from .db import upgrade
 from .keys import KeyError_
@@ -161,7 +162,7 @@ def keys_create(
     try:
         fields, secret = _services().keys.create(
             name=name, user=user, team=team, models=model_list, rpm=rpm, tpm=tpm,
-            budget_usd=budget_usd, expires_at=_date(expires),
+            budget_usd=budget_usd, expires_at=_date(expires), actor=cli_actor(),
         )  # fmt: skip
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from exc
@@ -192,10 +193,98 @@ def keys_list(as_json: bool) -> None:
 def keys_revoke(name_or_id: str) -> None:
     """Revoke a key by name or id."""
     try:
-        row = _services().keys.revoke(name_or_id)
+        row = _services().keys.revoke(name_or_id, cli_actor())
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"revoked key {row['name']} ({row['id']})")
+
+
+def _limit(kind: type, low: float) -> Any:
+    """A click converter: a number >= `low`, or `none` to clear the limit."""
+
+    def convert(ctx: Any, param: Any, value: str | None) -> Any:
+        if value is None:
+            return _UNSET
+        if value.lower() in ("none", "null", ""):
+            return None
+        try:
+            number = kind(value)
+        except ValueError as exc:
+            raise click.BadParameter("a number, or 'none' to clear") from exc
+        if number < low:
+            raise click.BadParameter(f"at least {low:g}, or 'none' to clear")
+        return number
+
+    return convert
+
+
+_UNSET = object()
+
+
+@keys.command("update")
+@click.argument("name_or_id")
+@click.option("--name", "new_name", help="A new unique name.")
+@click.option("--user", help="The person the key belongs to ('' to clear).")
+@click.option("--team", help="The team the key belongs to ('' to clear).")
+@click.option("--models", help="Comma-separated models the key may use ('' for all).")
+@click.option("--rpm", callback=_limit(int, 1), help="Requests per minute, or none.")
+@click.option("--tpm", callback=_limit(int, 1), help="Tokens per minute, or none.")
+@click.option("--budget-usd", callback=_limit(float, 0), help="Spending limit in USD, or none.")
+@click.option("--expires", help="Expiry date YYYY-MM-DD, or none.")
+@click.option("--json", "as_json", is_flag=True, help="Print the key as JSON.")
+@with_appcontext
+def keys_update(
+    name_or_id: str,
+    new_name: str | None,
+    user: str | None,
+    team: str | None,
+    models: str | None,
+    rpm: Any,
+    tpm: Any,
+    budget_usd: Any,
+    expires: str | None,
+    as_json: bool,
+) -> None:
+    """Change a key's fields (only those given); recorded in the admin event log."""
+    changes: dict[str, Any] = {}
+    if new_name:
+        changes["name"] = new_name
+    for field, value in (("user", user), ("team", team)):
+        if value is not None:
+            changes[field] = value or None
+    if models is not None:
+        changes["models"] = [m.strip() for m in models.split(",") if m.strip()]
+    for field, value in (("rpm", rpm), ("tpm", tpm), ("budget_usd", budget_usd)):
+        if value is not _UNSET:
+            changes[field] = value
+    if expires is not None:
+        changes["expires_at"] = None if expires.lower() == "none" else _date(expires)
+    if not changes:
+        raise click.UsageError("nothing to change: give at least one option")
+    try:
+        row = _services().keys.update(name_or_id, changes, cli_actor())
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(row, indent=2))
+        return
+    click.echo(f"updated key {row['name']} ({row['id']}): {', '.join(sorted(changes))}")
+
+
+@cli.command("admin-log")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--key", help="Only events of this key (name or id).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def admin_log(limit: int, key: str | None, as_json: bool) -> None:
+    """The admin event log, newest first: keys created, changed, revoked; by whom, from where."""
+    events = list_events(_services().db, limit, key)
+    if as_json:
+        click.echo(json.dumps(events, indent=2))
+        return
+    table = [e | {"details": json.dumps(e["details"], sort_keys=True)} for e in events]
+    fields = ("at", "actor", "source", "action", "target_name", "target_id", "details")
+    click.echo(reports.render(table, fields, "table"))
 
 
 # ---- reports ----------------------------------------------------------------------------

@@ -23,11 +23,14 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from .admin_log import SYSTEM, Actor, record_event
 from .db import Database
 from .errors import ApiError
 from .models import KEYS, ApiKey, utcnow
 
 KEY_PREFIX = "sb-"
+# The fields of a key an admin may change after creation.
+EDITABLE = ("name", "user", "team", "models", "rpm", "tpm", "budget_usd", "expires_at")
 
 
 class KeyError_(Exception):
@@ -122,8 +125,12 @@ class KeyStore:
         tpm: int | None = None,
         budget_usd: float | None = None,
         expires_at: datetime | None = None,
+        actor: Actor = SYSTEM,
     ) -> tuple[dict[str, Any], str]:
-        """Store a new key; returns (its public fields, the secret shown this once)."""
+        """Store a new key; returns (its public fields, the secret shown this once).
+
+        Raises `KeyError_` when the name is taken. Recorded in the admin event log.
+        """
         secret = new_secret()
         row = {
             "id": "key_" + uuid.uuid4().hex[:24],
@@ -140,32 +147,82 @@ class KeyStore:
             "revoked": False,
             "created_at": utcnow(),
         }
-        with self.db.read() as conn:
-            taken = conn.execute(select(ApiKey.id).where(ApiKey.name == name)).first()
-        if taken:
-            raise KeyError_(f"a key named {name!r} already exists")
         with self.db.write() as conn:
+            if conn.execute(select(ApiKey.id).where(ApiKey.name == name)).first():
+                raise KeyError_(f"a key named {name!r} already exists")
             conn.execute(KEYS.insert().values(**row))
-        return public_fields(row), secret
+            fields = public_fields(row)
+            details = {k: fields[k] for k in EDITABLE if fields[k] not in (None, [])}
+            record_event(conn, actor, "key.created", str(row["id"]), name, details)
+        return fields, secret
 
     def list(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
             rows = conn.execute(select(KEYS).order_by(ApiKey.created_at)).mappings()
             return [public_fields(dict(r)) for r in rows]
 
-    def revoke(self, name_or_id: str) -> dict[str, Any]:
-        """Revoke the key with this name or id; raises `KeyError_` when there is none."""
-        match = or_(ApiKey.id == name_or_id, ApiKey.name == name_or_id)
+    def get(self, name_or_id: str) -> dict[str, Any]:
+        """The key with this id or name; raises `KeyError_` when there is none."""
+        with self.db.read() as conn:
+            row = conn.execute(select(KEYS).where(_named(name_or_id))).mappings().first()
+        if row is None:
+            raise KeyError_(f"no key with name or id {name_or_id!r}")
+        return public_fields(dict(row))
+
+    def update(
+        self, name_or_id: str, changes: dict[str, Any], actor: Actor = SYSTEM
+    ) -> dict[str, Any]:
+        """Change the fields in `changes` (a subset of EDITABLE; None clears a limit).
+
+        Raises `KeyError_` for an unknown key or a name already taken. Records what changed
+        (old and new values) in the admin event log.
+        """
+        unknown = set(changes) - set(EDITABLE)
+        if unknown:
+            raise ValueError(f"fields that cannot be changed: {', '.join(sorted(unknown))}")
+        values = dict(changes)
+        if "models" in values:
+            values["models"] = ",".join(values["models"] or [])
         with self.db.write() as conn:
-            result = conn.execute(
-                update(ApiKey).where(match).values(revoked=True, revoked_at=utcnow())
-            )
-            if result.rowcount == 0:
+            row = conn.execute(select(KEYS).where(_named(name_or_id))).mappings().first()
+            if row is None:
                 raise KeyError_(f"no key with name or id {name_or_id!r}")
-            row = conn.execute(select(KEYS).where(match)).mappings().one()
+            if "name" in values and values["name"] != row["name"]:
+                taken = conn.execute(select(ApiKey.id).where(ApiKey.name == values["name"]))
+                if taken.first():
+                    raise KeyError_(f"a key named {values['name']!r} already exists")
+            before = public_fields(dict(row))
+            if values:
+                conn.execute(update(ApiKey).where(ApiKey.id == row["id"]).values(**values))
+            after = public_fields(dict(row) | values)
+            changed = {k: [before[k], after[k]] for k in changes if before[k] != after[k]}
+            if changed:
+                record_event(conn, actor, "key.updated", row["id"], after["name"], changed)
+        self._forget()
+        return after
+
+    def revoke(self, name_or_id: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+        """Revoke the key with this name or id; raises `KeyError_` when there is none."""
+        with self.db.write() as conn:
+            row = conn.execute(select(KEYS).where(_named(name_or_id))).mappings().first()
+            if row is None:
+                raise KeyError_(f"no key with name or id {name_or_id!r}")
+            if not row["revoked"]:
+                revoked = {"revoked": True, "revoked_at": utcnow()}
+                conn.execute(update(ApiKey).where(ApiKey.id == row["id"]).values(**revoked))
+                record_event(conn, actor, "key.revoked", row["id"], row["name"], {})
+            fields = public_fields(dict(row) | {"revoked": True})
+        self._forget()
+        return fields
+
+    def _forget(self) -> None:
+        # This process sees a change at once; other workers within `cache_seconds`.
         with self._lock:
             self._cache.clear()
-        return public_fields(dict(row))
+
+
+def _named(name_or_id: str) -> Any:
+    return or_(ApiKey.id == name_or_id, ApiKey.name == name_or_id)
 
 
 def public_fields(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Database tables: client keys, the call ledger and worker heartbeats."""
+"""Database tables: client keys, the call ledger, worker heartbeats, the admin event log."""
 
 from __future__ import annotations
 
@@ -94,8 +94,29 @@ class WorkerHeartbeat(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class AdminEvent(Base):
+    """One administrative action (a key created, changed or revoked): who, when, from where.
+
+    `details` is JSON of the fields set or changed; never a secret.
+    """
+
+    __tablename__ = "admin_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target_id: Mapped[str | None] = mapped_column(String(40))
+    target_name: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_admin_events_at", "at"),)
+
+
 # The tables as Core objects, for the short write statements of the request path.
 KEYS = cast(Table, ApiKey.__table__)
+ADMIN_EVENTS = cast(Table, AdminEvent.__table__)
 CALLS = cast(Table, CallRecord.__table__)
 WORKERS = cast(Table, WorkerHeartbeat.__table__)
 

@@ -1,0 +1,130 @@
+"""The admin HTTP API (SPEC 6): keys, and the admin event log.
+
+Every route needs `Authorization: Bearer $SWITCHBOARD_ADMIN_KEY` (compared in constant time);
+with no admin key configured the API is closed. Every change is recorded in the admin event
+log with the caller's address and, when sent, the `X-Switchboard-Actor` header (who is acting:
+the admin key itself names no person).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from marshmallow import Schema, ValidationError
+
+from .admin_log import Actor, list_events
+from .admin_schemas import KeyCreateRequestSchema, KeyUpdateRequestSchema
+from .errors import ApiError, invalid_request, unauthorized
+from .keys import KeyError_
+from .schemas import first_error
+from .services import services
+
+admin = Blueprint("admin", __name__)
+_CREATE = KeyCreateRequestSchema()
+_UPDATE = KeyUpdateRequestSchema()
+
+
+@admin.before_request
+def require_admin_key() -> None:
+    expected = services().settings.admin_key
+    if not expected:
+        raise ApiError(
+            403,
+            "The admin API is closed: set SWITCHBOARD_ADMIN_KEY to open it.",
+            "permission_error",
+            "admin_api_closed",
+        )
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    ):
+        raise unauthorized("A valid admin key is required: 'Authorization: Bearer <admin key>'.")
+
+
+def _actor() -> Actor:
+    who = request.headers.get("X-Switchboard-Actor", "").strip()
+    name = f"admin-api:{who[:100]}" if who and who.isprintable() else "admin-api"
+    return Actor(name, request.remote_addr)
+
+
+def _body(schema: Schema) -> dict[str, Any]:
+    if request.mimetype != "application/json":
+        raise invalid_request("Content-Type must be application/json.")
+    try:
+        raw = json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError) as exc:
+        raise invalid_request("We could not parse the JSON body of your request.") from exc
+    if not isinstance(raw, dict):
+        raise invalid_request("The request body must be a JSON object.")
+    try:
+        data: dict[str, Any] = schema.load(raw)
+    except ValidationError as exc:
+        param, message = first_error(exc.messages)
+        raise invalid_request(f"Invalid value for '{param}': {message}", param=param) from exc
+    return data
+
+
+def _not_found(exc: KeyError_) -> ApiError:
+    return ApiError(404, str(exc), code="key_not_found")
+
+
+@admin.get("/keys")
+def list_keys() -> Response:
+    return jsonify({"object": "list", "data": services().keys.list()})
+
+
+@admin.post("/keys")
+def create_key() -> tuple[Response, int]:
+    data = _body(_CREATE)
+    try:
+        fields, secret = services().keys.create(**data, actor=_actor())
+    except KeyError_ as exc:
+        raise ApiError(409, str(exc), code="key_name_taken", param="name") from exc
+    return jsonify(fields | {"key": secret}), 201
+
+
+@admin.get("/keys/<key_id>")
+def get_key(key_id: str) -> Response:
+    try:
+        return jsonify(services().keys.get(key_id))
+    except KeyError_ as exc:
+        raise _not_found(exc) from exc
+
+
+@admin.patch("/keys/<key_id>")
+def update_key(key_id: str) -> Response:
+    data = _body(_UPDATE)
+    try:
+        services().keys.get(key_id)
+    except KeyError_ as exc:
+        raise _not_found(exc) from exc
+    try:
+        return jsonify(services().keys.update(key_id, data, _actor()))
+    except KeyError_ as exc:
+        raise ApiError(409, str(exc), code="key_name_taken", param="name") from exc
+
+
+@admin.delete("/keys/<key_id>")
+def revoke_key(key_id: str) -> Response:
+    """Revokes the key (it stays listed, and its calls in the ledger keep their key)."""
+    try:
+        return jsonify(services().keys.revoke(key_id, _actor()))
+    except KeyError_ as exc:
+        raise _not_found(exc) from exc
+
+
+@admin.get("/events")
+def admin_events() -> Response:
+    try:
+        limit = min(1000, max(1, int(request.args.get("limit", "100"))))
+    except ValueError as exc:
+        raise invalid_request("limit must be an integer.", param="limit") from exc
+    events = list_events(services().db, limit, request.args.get("key"))
+    return jsonify({"object": "list", "data": events})
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(admin, url_prefix="/admin")

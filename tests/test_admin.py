@@ -1,0 +1,182 @@
+"""The admin API (SPEC 6) and the admin event log, in-process, plus the CLI's key commands."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from typing import Any
+
+import pytest
+from flask.testing import FlaskCliRunner
+
+from app import create_app
+from app.config import Settings
+
+ADMIN_KEY = "adm-" + uuid.uuid4().hex
+
+
+@pytest.fixture
+def admin_app(settings: Settings) -> Any:
+    """The app with an admin key configured."""
+    app = create_app(dataclasses.replace(settings, admin_key=ADMIN_KEY))
+    yield app
+    app.extensions["switchboard"].close()
+
+
+@pytest.fixture
+def admin(admin_app: Any) -> Any:
+    """A test client that sends the admin key."""
+    client = admin_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_KEY}"
+    return client
+
+
+def events(admin: Any, **query: str) -> list[dict[str, Any]]:
+    resp = admin.get("/admin/events", query_string=query)
+    assert resp.status_code == 200
+    return resp.get_json()["data"]
+
+
+def test_admin_api_is_closed_without_an_admin_key(client):
+    resp = client.get("/admin/keys", headers={"Authorization": "Bearer anything"})
+    assert resp.status_code == 403
+    assert resp.get_json()["error"]["code"] == "admin_api_closed"
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Bearer wrong-key", f"Basic {ADMIN_KEY}", f"Bearer {ADMIN_KEY}x"]
+)
+def test_admin_api_refuses_missing_or_wrong_keys(admin_app, header):
+    headers = {"Authorization": header} if header else {}
+    for method, path in (("get", "/admin/keys"), ("post", "/admin/keys"),
+                         ("delete", "/admin/keys/x"), ("get", "/admin/events")):  # fmt: skip
+        resp = getattr(admin_app.test_client(), method)(path, headers=headers, json={})
+        assert resp.status_code == 401, (method, path)
+        assert resp.get_json()["error"]["type"] == "authentication_error"
+    assert admin_app.extensions["switchboard"].keys.list() == []
+
+
+def test_client_keys_are_not_admin_keys(admin_app, make_key):
+    secret = make_key("someone")
+    resp = admin_app.test_client().get("/admin/keys", headers={"Authorization": f"Bearer {secret}"})
+    assert resp.status_code == 401
+
+
+def test_create_key_returns_the_secret_once_and_it_works(admin, admin_app):
+    resp = admin.post(
+        "/admin/keys",
+        json={"name": "ci-bot", "user": "ci", "team": "platform", "models": ["gpt-4o-mini"],
+              "rpm": 60, "tpm": 10000, "budget_usd": 25.5, "expires_at": "2030-01-31"},
+        headers={"X-Switchboard-Actor": "alice@example.com"},
+        environ_base={"REMOTE_ADDR": "10.9.8.7"},
+    )  # fmt: skip
+    assert resp.status_code == 201
+    body = resp.get_json()
+    assert body["key"].startswith("sb-") and len(body["key"]) >= 35
+    assert (body["name"], body["user"], body["team"]) == ("ci-bot", "ci", "platform")
+    assert (body["models"], body["rpm"], body["tpm"], body["budget_usd"]) == (
+        ["gpt-4o-mini"], 60, 10000, 25.5,
+    )  # fmt: skip
+    assert body["expires_at"] == "2030-01-31T00:00:00Z"
+    models = admin_app.test_client().get(
+        "/v1/models", headers={"Authorization": f"Bearer {body['key']}"}
+    )
+    assert [m["id"] for m in models.get_json()["data"]] == ["gpt-4o-mini"]
+    listed = admin.get("/admin/keys").get_json()["data"]
+    assert [k["name"] for k in listed] == ["ci-bot"] and "key" not in listed[0]
+    assert body["key"] not in json.dumps(listed)
+    [event] = events(admin)
+    assert (event["action"], event["target_id"], event["target_name"]) == (
+        "key.created", body["id"], "ci-bot",
+    )  # fmt: skip
+    assert (event["actor"], event["source"]) == ("admin-api:alice@example.com", "10.9.8.7")
+    assert event["details"]["rpm"] == 60 and body["key"] not in json.dumps(event)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "x", "rpm": "60"}, "rpm"),
+        ({"name": "x", "rpm": 0}, "rpm"),
+        ({"name": "x", "budget_usd": -1}, "budget_usd"),
+        ({"name": "x", "models": "gpt-4o"}, "models"),
+        ({"name": "x", "expires_at": "next week"}, "expires_at"),
+        ({"name": "x", "admin": True}, "admin"),
+    ],
+)
+def test_create_key_validation(admin, body, param):
+    resp = admin.post("/admin/keys", json=body)
+    assert resp.status_code == 400
+    assert resp.get_json()["error"]["param"] == param
+    assert events(admin) == []
+
+
+def test_duplicate_name_is_a_conflict(admin):
+    assert admin.post("/admin/keys", json={"name": "twice"}).status_code == 201
+    resp = admin.post("/admin/keys", json={"name": "twice"})
+    assert resp.status_code == 409 and resp.get_json()["error"]["param"] == "name"
+
+
+def test_get_update_and_revoke_a_key(admin, admin_app):
+    created = admin.post("/admin/keys", json={"name": "laptop", "rpm": 10}).get_json()
+    key_id, secret = created["id"], created["key"]
+    assert admin.get(f"/admin/keys/{key_id}").get_json()["rpm"] == 10
+    assert admin.get("/admin/keys/key_nope").status_code == 404
+
+    patched = admin.patch(f"/admin/keys/{key_id}", json={"rpm": None, "team": "blue",
+                                                          "models": ["gpt-4o"]})  # fmt: skip
+    assert patched.status_code == 200
+    assert (patched.get_json()["rpm"], patched.get_json()["team"]) == (None, "blue")
+    assert admin.patch(f"/admin/keys/{key_id}", json={"secret": "x"}).status_code == 400
+    assert admin.patch("/admin/keys/key_nope", json={"rpm": 5}).status_code == 404
+
+    user = {"Authorization": f"Bearer {secret}"}
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    chat = admin_app.test_client().post("/v1/chat/completions", json=body, headers=user)
+    assert chat.status_code == 403  # the new allowlist holds at once in this process
+
+    revoked = admin.delete(f"/admin/keys/{key_id}")
+    assert revoked.status_code == 200 and revoked.get_json()["revoked"] is True
+    assert admin_app.test_client().get("/v1/models", headers=user).status_code == 401
+    assert admin.delete("/admin/keys/key_nope").status_code == 404
+
+    log = events(admin, key=key_id)
+    assert [e["action"] for e in log] == ["key.revoked", "key.updated", "key.created"]
+    assert log[1]["details"] == {
+        "models": [[], ["gpt-4o"]],
+        "rpm": [10, None],
+        "team": [None, "blue"],
+    }
+
+
+def test_cli_actions_are_in_the_admin_log(admin_app, admin):
+    runner: FlaskCliRunner = admin_app.test_cli_runner()
+    from app.cli import cli
+
+    created = runner.invoke(cli, ["keys", "create", "--name", "cli-key", "--rpm", "5"])
+    assert created.exit_code == 0, created.output
+    secret = created.output.strip().splitlines()[-1]
+    updated = runner.invoke(cli, ["keys", "update", "cli-key", "--rpm", "none", "--tpm", "900",
+                                  "--name", "cli-key-2", "--json"])  # fmt: skip
+    assert updated.exit_code == 0, updated.output
+    row = json.loads(updated.output)
+    assert (row["name"], row["rpm"], row["tpm"]) == ("cli-key-2", None, 900)
+    bad = runner.invoke(cli, ["keys", "update", "cli-key-2", "--rpm", "0"])
+    assert bad.exit_code != 0 and "at least 1" in bad.output
+    nothing = runner.invoke(cli, ["keys", "update", "cli-key-2"])
+    assert nothing.exit_code != 0
+    assert runner.invoke(cli, ["keys", "revoke", "cli-key-2"]).exit_code == 0
+    log = runner.invoke(cli, ["admin-log", "--json"])
+    assert log.exit_code == 0
+    entries = json.loads(log.output)
+    assert [e["action"] for e in entries] == ["key.revoked", "key.updated", "key.created"]
+    assert all(e["actor"].startswith("cli:") and e["source"] for e in entries)
+    assert entries[1]["details"]["name"] == ["cli-key", "cli-key-2"]
+    assert secret not in log.output
+    table = runner.invoke(cli, ["admin-log"])
+    assert "key.updated" in table.output and "cli-key-2" in table.output
+    # The same log through the API.
+    assert [e["action"] for e in events(admin)] == [e["action"] for e in entries]
