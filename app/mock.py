@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from .ledger import estimate_tokens, prompt_chars
+from .usage import estimate_tokens, prompt_chars
 
 
 def _last_user_text(messages: list[Any]) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 from .config import Deployment, Model, Provider, Settings
 from .errors import ApiError, outcome_for_status, upstream_error, upstream_timeout
 from .keys import ClientKey
-from .ledger import Call, Ledger, Outcome, cost_of, usage_from_upstream
+from .ledger import Call, Ledger, Outcome
 from .mock import MockTransport
 from .routing import CooldownBoard, backoff, retry_after
 from .streaming import (
@@ -44,6 +44,7 @@ from .upstream import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from .usage import cost_of, usage_from_upstream
 
 log = logging.getLogger("switchboard.relay")
 

@@ -12,17 +12,9 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from .config import Model
-from .ledger import (
-    Call,
-    Ledger,
-    Outcome,
-    Usage,
-    cost_of,
-    estimate_tokens,
-    prompt_chars,
-    usage_from_upstream,
-)
+from .ledger import Call, Ledger, Outcome
 from .upstream import Reply, UpstreamTimeout, UpstreamUnreachable
+from .usage import Usage, cost_of, estimate_tokens, prompt_chars, usage_from_upstream
 
 log = logging.getLogger("switchboard.relay")
 

@@ -354,6 +354,7 @@ def start_server(
     workers: int = 2,
     models: list[dict[str, Any]] | None = None,
     routing: dict[str, Any] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     """Start `switchboard serve` with its own configuration file (plus `models` and `routing`
     values); waits until it answers."""
@@ -368,7 +369,7 @@ def start_server(
         "SWITCHBOARD_CONFIG": str(config_path),
         "GUNICORN_CMD_ARGS": "--no-control-socket --graceful-timeout 20",
         "PYTHONPATH": str(ROOT),
-    }
+    } | (extra_env or {})
     log_path = workdir / "gunicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 import uuid
 from typing import Any
 
@@ -180,3 +181,39 @@ def test_cli_actions_are_in_the_admin_log(admin_app, admin):
     assert "key.updated" in table.output and "cli-key-2" in table.output
     # The same log through the API.
     assert [e["action"] for e in events(admin)] == [e["action"] for e in entries]
+
+
+@pytest.mark.integration
+def test_admin_api_under_gunicorn_with_the_sdk(upstream, databases, tmp_path):
+    import openai
+    import requests
+
+    from tests.conftest import start_server, stop_server
+
+    srv = start_server(
+        tmp_path,
+        upstream.base_url,
+        databases.fresh("admin"),
+        extra_env={"SWITCHBOARD_ADMIN_KEY": ADMIN_KEY},
+    )
+    try:
+        api = requests.Session()
+        base = srv.base_url + "/admin"
+        assert api.get(base + "/keys", timeout=10).status_code == 401
+        api.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        created = api.post(base + "/keys", json={"name": "sdk-user"}, timeout=10)
+        assert created.status_code == 201
+        secret, key_id = created.json()["key"], created.json()["id"]
+        client = openai.OpenAI(api_key=secret, base_url=srv.base_url + "/v1", max_retries=0)
+        assert client.models.list().data
+        assert api.delete(f"{base}/keys/{key_id}", timeout=10).json()["revoked"] is True
+        time.sleep(2.2)  # the documented bound: 2 s of per-worker key cache
+        for _ in range(4):  # both workers
+            with pytest.raises(openai.AuthenticationError):
+                client.models.list()
+        client.close()
+        actions = [e["action"] for e in api.get(base + "/events", timeout=10).json()["data"]]
+        assert actions == ["key.revoked", "key.created"]
+        assert ADMIN_KEY not in srv.log() and secret not in srv.log()
+    finally:
+        stop_server(srv)
