@@ -13,7 +13,8 @@ from .db import Database
 from .errors import register_error_handlers
 from .health import health
 from .keys import KeyStore
-from .ledger import Ledger, Sweeper
+from .ledger import Call, Ledger, Outcome, Sweeper
+from .limiter import RateLimiter
 from .relay import Relay, build_transports
 from .routing import CooldownBoard
 from .services import Services
@@ -45,6 +46,14 @@ def register_services(app: Flask, settings: Settings) -> None:
     ledger = Ledger(db, Spool(settings.state_dir), settings.when_database_down == "refuse")
     transports = build_transports(settings, UPSTREAM_POOL_SIZE)
     board = CooldownBoard(settings.models, settings.routing, settings.state_dir)
+    limiter = RateLimiter(settings.limits_storage, settings.state_dir, settings.limits_fail_open)
+
+    def count_tokens(call: Call, result: Outcome) -> None:
+        tokens = result.usage.total_tokens
+        if call.tpm_limit and call.key_id and tokens:
+            limiter.spend_tokens(call.key_id, call.tpm_limit, tokens)
+
+    ledger.on_finish = count_tokens
     app.extensions["switchboard"] = Services(
         settings=settings,
         db=db,
@@ -54,6 +63,7 @@ def register_services(app: Flask, settings: Settings) -> None:
         transports=transports,
         sweeper=Sweeper(ledger, settings.sweep_interval, settings.stale_after),
         board=board,
+        limiter=limiter,
     )
 
 

@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from .errors import ApiError, invalid_request, outcome_for_status, unauthorized
 from .keys import ClientKey
 from .ledger import Call, Outcome
+from .limiter import rate_headers
 from .models import utcnow
 from .relay import JSONAnswer, StreamAnswer
 from .schemas import ChatCompletionRequestSchema, first_error
@@ -57,6 +58,9 @@ def record_unforwarded(response: Response) -> Response:
     if call is None:
         return response
     response.headers["x-request-id"] = call.request_id or call.id
+    windows = g.get("rate_windows")
+    if windows:
+        response.headers.extend(rate_headers(windows))
     if call.answered and call.provider:
         response.headers["x-switchboard-provider"] = call.provider
     if g.get("streaming") or call.recorded:
@@ -126,6 +130,8 @@ def create_chat_completion() -> Response:
     if isinstance(body.get("model"), str):
         call.model = body["model"]
     validate_chat(body)
+    g.rate_windows = services().limiter.admit(key.id, key.name, key.rpm, key.tpm)
+    call.tpm_limit = key.tpm
     answer = services().relay.relay_chat(call, body, key)
     return _to_response(answer)
 

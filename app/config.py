@@ -111,6 +111,10 @@ class Settings:
     state_dir: str = DEFAULT_STATE_DIR
     # While the database is down: "serve" (rows are spooled on local disk) or "refuse" (503).
     when_database_down: str = "serve"
+    # Rate-limit counters: "" (a file in state_dir, shared by this instance's workers) or a
+    # Redis URL (shared by every instance); what to do when that store fails.
+    limits_storage: str = ""
+    limits_fail_open: bool = True
     source: str = "built-in defaults"
 
 
@@ -263,6 +267,10 @@ def parse_settings(data: dict[str, Any], source: str) -> Settings:
         models[model.name] = model
     if not providers and not models:
         providers, models = default_mock_setup()
+    limits = data.get("limits", {})
+    when_store_down = limits.get("when_store_down", "open")
+    if when_store_down not in ("open", "closed"):
+        raise ConfigError("[limits]: when_store_down must be open or closed")
     policy = ledger.get("when_database_down", "serve")
     if policy not in DATABASE_DOWN_POLICIES:
         raise ConfigError("[ledger]: when_database_down must be serve or refuse")
@@ -279,6 +287,8 @@ def parse_settings(data: dict[str, Any], source: str) -> Settings:
         routing=_routing(data.get("routing", {})),
         state_dir=str(server.get("state_dir") or DEFAULT_STATE_DIR),
         when_database_down=policy,
+        limits_storage=str(limits.get("storage") or ""),
+        limits_fail_open=when_store_down == "open",
         source=source,
     )
 

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, Response, jsonify
 
 from .errors import ApiError
+from .limiter import describe
 from .services import services
 
 log = logging.getLogger("switchboard")
@@ -30,4 +31,10 @@ def readyz() -> Response:
             503, "The database is not reachable.", "server_error", "database_unavailable"
         ) from exc
     backlog = len(services().ledger.spool.files())
-    return jsonify({"status": "ready", "database": "ok", "spool_files": backlog})
+    limits = describe(services().limiter)
+    if not limits["healthy"] and limits["when_down"] == "closed":
+        log.warning("readiness check failed: the rate-limit store is unavailable")
+        resp = jsonify({"status": "unavailable", "database": "ok", "limits": limits})
+        resp.status_code = 503
+        return resp
+    return jsonify({"status": "ready", "database": "ok", "spool_files": backlog, "limits": limits})

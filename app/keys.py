@@ -48,6 +48,8 @@ class ClientKey:
     models: frozenset[str]
     expires_at: datetime | None
     revoked: bool
+    rpm: int | None = None
+    tpm: int | None = None
 
     def allows(self, model: str) -> bool:
         return not self.models or model in self.models
@@ -74,6 +76,8 @@ def _client_key(row: Any) -> ClientKey:
         models=frozenset(m for m in (row["models"] or "").split(",") if m),
         expires_at=row["expires_at"],
         revoked=bool(row["revoked"]),
+        rpm=row["rpm"],
+        tpm=row["tpm"],
     )
 
 

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,6 +67,7 @@ class Call:
     stream: bool = False
     attempts: int = 0
     ttft_ms: int | None = None
+    tpm_limit: int | None = None  # the key's tokens per minute, counted when the call ends
     answered: bool = False  # the provider sent an answer (any status)
     opened: bool = False  # an in_progress row exists
     recorded: bool = False  # the final row is written
@@ -151,6 +153,8 @@ class Ledger:
         self._errors = (SQLAlchemyError, db.engine.dialect.loaded_dbapi.Error)
         self._down_until = 0.0
         self._probe = threading.Lock()
+        # Called with each call's final state once its row is written (token counting).
+        self.on_finish: Callable[[Call, Outcome], None] | None = None
 
     @property
     def database_down(self) -> bool:
@@ -199,6 +203,11 @@ class Ledger:
         )
         self._write("finish", values)
         call.recorded = True
+        if self.on_finish is not None:
+            try:
+                self.on_finish(call, result)
+            except Exception:  # noqa: BLE001 - the row is written; counting is best effort
+                log.exception("after-call hook failed for %s", call.id)
 
     def _write(self, op: str, values: dict[str, Any]) -> None:
         """Apply the write to the database, or spool it when the database cannot take it."""

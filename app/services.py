@@ -10,6 +10,7 @@ from .config import Settings
 from .db import Database
 from .keys import KeyStore
 from .ledger import Ledger, Sweeper
+from .limiter import RateLimiter
 from .relay import Relay
 from .routing import CooldownBoard
 from .upstream import Transport
@@ -25,6 +26,7 @@ class Services:
     transports: dict[str, Transport]
     sweeper: Sweeper
     board: CooldownBoard
+    limiter: RateLimiter
 
     def close(self) -> None:
         self.sweeper.stop()

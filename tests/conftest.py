@@ -355,6 +355,7 @@ def start_server(
     models: list[dict[str, Any]] | None = None,
     routing: dict[str, Any] | None = None,
     extra_env: dict[str, str] | None = None,
+    sections: dict[str, dict[str, Any]] | None = None,
 ) -> Server:
     """Start `switchboard serve` with its own configuration file (plus `models` and `routing`
     values); waits until it answers."""
@@ -362,6 +363,8 @@ def start_server(
     config = switchboard_config(upstream_url, database_url, workdir / "state")
     config["models"] += models or []
     config["routing"] |= routing or {}
+    for name, values in (sections or {}).items():
+        config[name] = config.get(name, {}) | values
     config_path.write_text(to_toml(config))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "GUNICORN"))}
@@ -416,3 +419,32 @@ def server(
     srv.key = created.stdout.strip().splitlines()[-1]
     yield srv
     stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server of the session's own on 127.0.0.1 (skips when redis-server is missing)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def up() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    if not wait_for(up, timeout=10):
+        process.kill()
+        raise RuntimeError("redis-server did not start")
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
