@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 from . import admin, api
+from .budgets import Budgets
 from .config import Settings, load_settings
 from .db import Database
 from .errors import register_error_handlers
@@ -19,6 +20,7 @@ from .relay import Relay, build_transports
 from .routing import CooldownBoard
 from .services import Services
 from .spool import Spool
+from .teams import TeamStore
 
 UPSTREAM_POOL_SIZE = 256
 
@@ -48,22 +50,30 @@ def register_services(app: Flask, settings: Settings) -> None:
     board = CooldownBoard(settings.models, settings.routing, settings.state_dir)
     limiter = RateLimiter(settings.limits_storage, settings.state_dir, settings.limits_fail_open)
 
-    def count_tokens(call: Call, result: Outcome) -> None:
-        tokens = result.usage.total_tokens
-        if call.tpm_limit and call.key_id and tokens:
-            limiter.spend_tokens(call.key_id, call.tpm_limit, tokens)
+    budgets = Budgets(db)
 
-    ledger.on_finish = count_tokens
+    def settle(call: Call, result: Outcome) -> None:
+        # A call's end: its tokens count against tpm windows, its cost replaces reservations.
+        tokens = result.usage.total_tokens
+        for ident, tpm in call.token_limits:
+            if tokens:
+                limiter.spend_tokens(ident, tpm, tokens)
+        if call.reservations:
+            budgets.settle(call.reservations, result.cost_usd or 0.0)
+
+    ledger.on_finish = settle
     app.extensions["switchboard"] = Services(
         settings=settings,
         db=db,
         ledger=ledger,
         keys=KeyStore(db, settings.key_cache_seconds),
-        relay=Relay(settings, ledger, transports, board),
+        relay=Relay(settings, ledger, transports, board, budgets),
         transports=transports,
         sweeper=Sweeper(ledger, settings.sweep_interval, settings.stale_after),
         board=board,
         limiter=limiter,
+        budgets=budgets,
+        teams=TeamStore(db),
     )
 
 

@@ -16,7 +16,12 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from marshmallow import Schema, ValidationError
 
 from .admin_log import Actor, list_events
-from .admin_schemas import KeyCreateRequestSchema, KeyUpdateRequestSchema
+from .admin_schemas import (
+    KeyCreateRequestSchema,
+    KeyUpdateRequestSchema,
+    TeamCreateRequestSchema,
+    TeamUpdateRequestSchema,
+)
 from .errors import ApiError, invalid_request, unauthorized
 from .keys import KeyError_
 from .schemas import first_error
@@ -25,6 +30,8 @@ from .services import services
 admin = Blueprint("admin", __name__)
 _CREATE = KeyCreateRequestSchema()
 _UPDATE = KeyUpdateRequestSchema()
+_TEAM_CREATE = TeamCreateRequestSchema()
+_TEAM_UPDATE = TeamUpdateRequestSchema()
 
 
 @admin.before_request
@@ -114,6 +121,37 @@ def revoke_key(key_id: str) -> Response:
         return jsonify(services().keys.revoke(key_id, _actor()))
     except KeyError_ as exc:
         raise _not_found(exc) from exc
+
+
+@admin.get("/teams")
+def list_teams() -> Response:
+    return jsonify({"object": "list", "data": services().teams.list()})
+
+
+@admin.post("/teams")
+def create_team() -> tuple[Response, int]:
+    data = _body(_TEAM_CREATE)
+    try:
+        return jsonify(services().teams.create(actor=_actor(), **data)), 201
+    except KeyError_ as exc:
+        raise ApiError(409, str(exc), code="team_name_taken", param="name") from exc
+
+
+@admin.get("/teams/<name>")
+def get_team(name: str) -> Response:
+    try:
+        return jsonify(services().teams.get(name))
+    except KeyError_ as exc:
+        raise ApiError(404, str(exc), code="team_not_found") from exc
+
+
+@admin.patch("/teams/<name>")
+def update_team(name: str) -> Response:
+    data = _body(_TEAM_UPDATE)
+    try:
+        return jsonify(services().teams.update(name, data, _actor()))
+    except KeyError_ as exc:
+        raise ApiError(404, str(exc), code="team_not_found") from exc
 
 
 @admin.get("/events")

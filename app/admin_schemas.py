@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
+from .budgets import PERIODS
 from .fields import StrictInteger, StrictNumber, StrictString
 
 
@@ -34,6 +35,7 @@ class KeyUpdateRequestSchema(Schema):
     rpm = StrictInteger(allow_none=True, validate=validate.Range(min=1))
     tpm = StrictInteger(allow_none=True, validate=validate.Range(min=1))
     budget_usd = StrictNumber(allow_none=True, validate=validate.Range(min=0))
+    budget_period = StrictString(allow_none=True, validate=validate.OneOf(PERIODS))
     expires_at = StrictString(allow_none=True)
 
     @post_load
@@ -48,5 +50,23 @@ class KeyUpdateRequestSchema(Schema):
 
 class KeyCreateRequestSchema(KeyUpdateRequestSchema):
     """POST /admin/keys: the fields of `switchboard keys create`; `name` is required."""
+
+    name = StrictString(required=True, validate=validate.Length(min=1, max=200))
+
+
+class TeamUpdateRequestSchema(Schema):
+    """PATCH /admin/teams/{name}: a team's limits and budget; null clears one."""
+
+    class Meta:
+        unknown = RAISE
+
+    rpm = StrictInteger(allow_none=True, validate=validate.Range(min=1))
+    tpm = StrictInteger(allow_none=True, validate=validate.Range(min=1))
+    budget_usd = StrictNumber(allow_none=True, validate=validate.Range(min=0))
+    budget_period = StrictString(allow_none=True, validate=validate.OneOf(PERIODS))
+
+
+class TeamCreateRequestSchema(TeamUpdateRequestSchema):
+    """POST /admin/teams."""
 
     name = StrictString(required=True, validate=validate.Length(min=1, max=200))

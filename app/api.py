@@ -20,7 +20,7 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from .errors import ApiError, invalid_request, outcome_for_status, unauthorized
 from .keys import ClientKey
 from .ledger import Call, Outcome
-from .limiter import rate_headers
+from .limiter import rate_headers, subjects_of
 from .models import utcnow
 from .relay import JSONAnswer, StreamAnswer
 from .schemas import ChatCompletionRequestSchema, first_error
@@ -130,8 +130,9 @@ def create_chat_completion() -> Response:
     if isinstance(body.get("model"), str):
         call.model = body["model"]
     validate_chat(body)
-    g.rate_windows = services().limiter.admit(key.id, key.name, key.rpm, key.tpm)
-    call.tpm_limit = key.tpm
+    subjects = subjects_of(key)
+    g.rate_windows = services().limiter.admit(subjects)
+    call.token_limits = [(s.ident, s.tpm) for s in subjects if s.tpm]
     answer = services().relay.relay_chat(call, body, key)
     return _to_response(answer)
 

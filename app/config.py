@@ -62,6 +62,8 @@ class Model:
     fallbacks: tuple[str, ...] = ()
     # Deadline for the whole call, every attempt and the whole stream included; None: routing's.
     total_timeout: float | None = None
+    # Completion tokens assumed for a budget's worst case when the request sets no maximum.
+    max_output_tokens: int = 4096
     created: int = 0
 
     @property
@@ -215,6 +217,7 @@ def _model(raw: dict[str, Any], providers: dict[str, Provider]) -> Model:
         output_price=_number(raw, "output_price", 0.0, where),
         fallbacks=tuple(fallbacks),
         total_timeout=None if total is None else _number(raw, "total_timeout", 0, where),
+        max_output_tokens=int(_number(raw, "max_output_tokens", 4096, where)),
     )
 
 

@@ -101,15 +101,16 @@ class Database:
     def insert_sql(self, table: Table, columns: Sequence[str]) -> str:
         """`INSERT INTO table (columns) VALUES (...)` in the driver's own parameter style."""
         names = ", ".join(f'"{c}"' for c in columns)
-        values = ", ".join(self._param(c) for c in columns)
+        values = ", ".join(self.param(c) for c in columns)
         return f'INSERT INTO "{table.name}" ({names}) VALUES ({values})'
 
     def update_sql(self, table: Table, columns: Sequence[str], key: str) -> str:
         """`UPDATE table SET columns WHERE key = ...` in the driver's own parameter style."""
-        sets = ", ".join(f'"{c}" = {self._param(c)}' for c in columns)
-        return f'UPDATE "{table.name}" SET {sets} WHERE "{key}" = {self._param(key)}'
+        sets = ", ".join(f'"{c}" = {self.param(c)}' for c in columns)
+        return f'UPDATE "{table.name}" SET {sets} WHERE "{key}" = {self.param(key)}'
 
-    def _param(self, name: str) -> str:
+    def param(self, name: str) -> str:
+        """A named parameter in the driver's own style."""
         return f":{name}" if self.is_sqlite else f"%({name})s"
 
     def execute(self, sql: str, params: dict[str, Any]) -> int:

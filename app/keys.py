@@ -11,6 +11,7 @@ on every call). A key never seen gets 503: it cannot be checked.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import threading
@@ -26,11 +27,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from .admin_log import SYSTEM, Actor, record_event
 from .db import Database
 from .errors import ApiError
-from .models import KEYS, ApiKey, utcnow
+from .models import KEYS, TEAMS, ApiKey, utcnow
 
 KEY_PREFIX = "sb-"
 # The fields of a key an admin may change after creation.
-EDITABLE = ("name", "user", "team", "models", "rpm", "tpm", "budget_usd", "expires_at")
+EDITABLE = (
+    "name", "user", "team", "models", "rpm", "tpm", "budget_usd", "budget_period", "expires_at",
+)  # fmt: skip
 
 
 class KeyError_(Exception):
@@ -50,6 +53,13 @@ class ClientKey:
     revoked: bool
     rpm: int | None = None
     tpm: int | None = None
+    budget_usd: float | None = None
+    budget_period: str | None = None
+    # The team's own limits and budget (shared by its keys), when the team is defined.
+    team_rpm: int | None = None
+    team_tpm: int | None = None
+    team_budget_usd: float | None = None
+    team_budget_period: str | None = None
 
     def allows(self, model: str) -> bool:
         return not self.models or model in self.models
@@ -78,6 +88,8 @@ def _client_key(row: Any) -> ClientKey:
         revoked=bool(row["revoked"]),
         rpm=row["rpm"],
         tpm=row["tpm"],
+        budget_usd=row["budget_usd"],
+        budget_period=row["budget_period"],
     )
 
 
@@ -113,11 +125,26 @@ class KeyStore:
         if row is None:
             return None
         key = _client_key(row)
+        if key.team:
+            key = self._with_team(key)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = (now + self.cache_seconds, key)
         return key
+
+    def _with_team(self, key: ClientKey) -> ClientKey:
+        with self.db.read() as conn:
+            team = conn.execute(select(TEAMS).where(TEAMS.c.name == key.team)).mappings().first()
+        if team is None:
+            return key
+        return dataclasses.replace(
+            key,
+            team_rpm=team["rpm"],
+            team_tpm=team["tpm"],
+            team_budget_usd=team["budget_usd"],
+            team_budget_period=team["budget_period"],
+        )
 
     def create(
         self,
@@ -130,6 +157,7 @@ class KeyStore:
         budget_usd: float | None = None,
         expires_at: datetime | None = None,
         actor: Actor = SYSTEM,
+        budget_period: str | None = None,
     ) -> tuple[dict[str, Any], str]:
         """Store a new key; returns (its public fields, the secret shown this once).
 
@@ -147,6 +175,7 @@ class KeyStore:
             "rpm": rpm,
             "tpm": tpm,
             "budget_usd": budget_usd,
+            "budget_period": budget_period,
             "expires_at": expires_at,
             "revoked": False,
             "created_at": utcnow(),
@@ -245,6 +274,7 @@ def public_fields(row: dict[str, Any]) -> dict[str, Any]:
         "rpm": row["rpm"],
         "tpm": row["tpm"],
         "budget_usd": row["budget_usd"],
+        "budget_period": row.get("budget_period"),
         "expires_at": iso(row["expires_at"]),
         "revoked": bool(row["revoked"]),
         "created_at": iso(row["created_at"]),

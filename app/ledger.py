@@ -67,7 +67,10 @@ class Call:
     stream: bool = False
     attempts: int = 0
     ttft_ms: int | None = None
-    tpm_limit: int | None = None  # the key's tokens per minute, counted when the call ends
+    # Set before forwarding, settled when the call ends: (subject, tpm) token limits to count,
+    # and budget reservations to replace by the real cost.
+    token_limits: list[tuple[str, int]] = field(default_factory=list)
+    reservations: list[Any] = field(default_factory=list)
     answered: bool = False  # the provider sent an answer (any status)
     opened: bool = False  # an in_progress row exists
     recorded: bool = False  # the final row is written

@@ -113,6 +113,24 @@ class LocalCounters(Storage):
         self._conn().execute("DELETE FROM counters WHERE key = ?", (key,))
 
 
+@dataclass(frozen=True)
+class Subject:
+    """Who a limit applies to: a key (`key:<id>`) or a team (`team:<name>`)."""
+
+    ident: str
+    label: str  # for messages: "key 'alice-laptop'"
+    rpm: int | None
+    tpm: int | None
+
+
+def subjects_of(key: Any) -> list[Subject]:
+    """The key's own limits, then its team's."""
+    found = [Subject(f"key:{key.id}", f"key '{key.name}'", key.rpm, key.tpm)]
+    if key.team and (key.team_rpm or key.team_tpm):
+        found.append(Subject(f"team:{key.team}", f"team '{key.team}'", key.team_rpm, key.team_tpm))
+    return found
+
+
 @dataclass
 class Window:
     """One limit's state after a check: what the x-ratelimit-* headers say."""
@@ -158,41 +176,48 @@ class RateLimiter:
         self.fail_open = fail_open
         self.described = storage_url.split("@")[-1] if storage_url else "local"
 
-    def admit(self, key_id: str, key_name: str, rpm: int | None, tpm: int | None) -> list[Window]:
-        """Count one request; raises 429 (with Retry-After) when a limit is reached.
+    def admit(self, subjects: list[Subject]) -> list[Window]:
+        """Count one request for each subject (the key, its team); raises 429 with Retry-After
+        when a limit is reached.
 
-        Tokens are checked first (without counting), so a call refused for tokens does not use
-        up a request. Returns the windows for the response headers.
+        Tokens are checked first (without counting) and requests counted after, so a call
+        refused for tokens uses up no request. Returns the windows for the response headers:
+        for each kind, the first subject (the key before its team) that has that limit.
         """
-        if not rpm and not tpm:
+        limited = [s for s in subjects if s.rpm or s.tpm]
+        if not limited:
             return []
         try:
-            windows: list[Window] = []
-            if tpm:
-                item = RateLimitItemPerMinute(tpm)
-                stats = self.strategy.get_window_stats(item, "tpm", key_id)
-                window = Window("tokens", tpm, stats.remaining, stats.reset_time)
-                if stats.remaining <= 0:
-                    raise self._refused(key_name, window, f"{tpm} tokens per minute")
-                windows.append(window)
-            if rpm:
-                item = RateLimitItemPerMinute(rpm)
-                allowed = self.strategy.hit(item, "rpm", key_id)
-                stats = self.strategy.get_window_stats(item, "rpm", key_id)
-                window = Window("requests", rpm, stats.remaining, stats.reset_time)
-                if not allowed:
-                    raise self._refused(key_name, window, f"{rpm} requests per minute", windows)
-                windows.insert(0, window)
-            return windows
+            windows: dict[str, Window] = {}
+            for subject in limited:
+                if subject.tpm:
+                    item = RateLimitItemPerMinute(subject.tpm)
+                    stats = self.strategy.get_window_stats(item, "tpm", subject.ident)
+                    window = Window("tokens", subject.tpm, stats.remaining, stats.reset_time)
+                    if stats.remaining <= 0:
+                        what = f"{subject.tpm} tokens per minute"
+                        raise self._refused(subject.label, window, what)
+                    windows.setdefault("tokens", window)
+            for subject in limited:
+                if subject.rpm:
+                    item = RateLimitItemPerMinute(subject.rpm)
+                    allowed = self.strategy.hit(item, "rpm", subject.ident)
+                    stats = self.strategy.get_window_stats(item, "rpm", subject.ident)
+                    window = Window("requests", subject.rpm, stats.remaining, stats.reset_time)
+                    if not allowed:
+                        what = f"{subject.rpm} requests per minute"
+                        raise self._refused(subject.label, window, what)
+                    windows.setdefault("requests", window)
+            return [windows[k] for k in ("requests", "tokens") if k in windows]
         except StorageError as exc:
             return self._store_down(exc)
 
-    def spend_tokens(self, key_id: str, tpm: int, tokens: int) -> None:
-        """Count the tokens a finished call used against its key's tpm window."""
+    def spend_tokens(self, ident: str, tpm: int, tokens: int) -> None:
+        """Count the tokens a finished call used against a subject's tpm window."""
         if tokens <= 0:
             return
         try:
-            self.strategy.hit(RateLimitItemPerMinute(tpm), "tpm", key_id, cost=tokens)
+            self.strategy.hit(RateLimitItemPerMinute(tpm), "tpm", ident, cost=tokens)
         except StorageError as exc:
             log.warning("could not count %d tokens: %s", tokens, type(exc.storage_error).__name__)
 
@@ -202,14 +227,12 @@ class RateLimiter:
         except Exception:  # noqa: BLE001 - any failure of the store means not healthy
             return False
 
-    def _refused(
-        self, key_name: str, window: Window, what: str, others: list[Window] | None = None
-    ) -> ApiError:
+    def _refused(self, label: str, window: Window, what: str) -> ApiError:
         wait = math.ceil(window.reset_in()) or 1
-        headers = rate_headers([window, *(others or [])]) | {"Retry-After": str(wait)}
+        headers = rate_headers([window]) | {"Retry-After": str(wait)}
         return ApiError(
             429,
-            f"Rate limit reached for key '{key_name}': {what}. Try again in {wait} s.",
+            f"Rate limit reached for {label}: {what}. Try again in {wait} s.",
             "rate_limit_error",
             "rate_limit_exceeded",
             headers=headers,

@@ -34,6 +34,8 @@ class ApiKey(Base):
     rpm: Mapped[int | None] = mapped_column(Integer)
     tpm: Mapped[int | None] = mapped_column(Integer)
     budget_usd: Mapped[float | None] = mapped_column(Float)
+    # None: the budget never resets; "daily" or "monthly" (UTC calendar periods).
+    budget_period: Mapped[str | None] = mapped_column(String(16))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -94,6 +96,30 @@ class WorkerHeartbeat(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Team(Base):
+    """Limits and a budget shared by every key of the team (keys name their team)."""
+
+    __tablename__ = "teams"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    budget_usd: Mapped[float | None] = mapped_column(Float)
+    budget_period: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BudgetSpend(Base):
+    """Spent and reserved USD of one budget (`key:<id>` or `team:<name>`) in one period."""
+
+    __tablename__ = "budget_spend"
+
+    scope: Mapped[str] = mapped_column(String(250), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)  # "all", "2026-11", ...
+    spent_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    reserved_usd: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class AdminEvent(Base):
     """One administrative action (a key created, changed or revoked): who, when, from where.
 
@@ -117,6 +143,8 @@ class AdminEvent(Base):
 # The tables as Core objects, for the short write statements of the request path.
 KEYS = cast(Table, ApiKey.__table__)
 ADMIN_EVENTS = cast(Table, AdminEvent.__table__)
+TEAMS = cast(Table, Team.__table__)
+SPEND = cast(Table, BudgetSpend.__table__)
 CALLS = cast(Table, CallRecord.__table__)
 WORKERS = cast(Table, WorkerHeartbeat.__table__)
 

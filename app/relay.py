@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
+from .budgets import Budgets, budgets_of, worst_case_cost
 from .config import Deployment, Model, Provider, Settings
 from .errors import ApiError, outcome_for_status, upstream_error, upstream_timeout
 from .keys import ClientKey
@@ -100,12 +101,14 @@ class Relay:
         ledger: Ledger,
         transports: dict[str, Transport],
         board: CooldownBoard,
+        budgets: Budgets,
     ) -> None:
         self.settings = settings
         self.routing = settings.routing
         self.ledger = ledger
         self.transports = transports
         self.board = board
+        self.budgets = budgets
 
     def resolve(self, name: str, key: ClientKey) -> Model:
         """The configured model `name` if the key may use it; raises 404 or 403."""
@@ -150,9 +153,14 @@ class Relay:
         total = model.total_timeout or self.routing.total_timeout
         deadline = time.monotonic() + total - (time.perf_counter() - call.started)
         self.ledger.check_serving()
+        candidates = self.candidates(model, body, key)
+        budgets = budgets_of(key)
+        if budgets:
+            worst = worst_case_cost(body, candidates)
+            call.reservations = self.budgets.reserve(budgets, worst)
         failures: list[str] = []
         last: Failure | None = None
-        for candidate in self.candidates(model, body, key):
+        for candidate in candidates:
             tried: set[str] = set()
             for retry in range(self.routing.max_attempts):
                 if time.monotonic() >= deadline:

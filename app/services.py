@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from .budgets import Budgets
 from .config import Settings
 from .db import Database
 from .keys import KeyStore
@@ -13,6 +14,7 @@ from .ledger import Ledger, Sweeper
 from .limiter import RateLimiter
 from .relay import Relay
 from .routing import CooldownBoard
+from .teams import TeamStore
 from .upstream import Transport
 
 
@@ -27,6 +29,8 @@ class Services:
     sweeper: Sweeper
     board: CooldownBoard
     limiter: RateLimiter
+    budgets: Budgets
+    teams: TeamStore
 
     def close(self) -> None:
         self.sweeper.stop()

@@ -217,3 +217,21 @@ def test_admin_api_under_gunicorn_with_the_sdk(upstream, databases, tmp_path):
         assert ADMIN_KEY not in srv.log() and secret not in srv.log()
     finally:
         stop_server(srv)
+
+
+def test_teams_through_the_admin_api(admin):
+    created = admin.post("/admin/teams", json={"name": "blue", "rpm": 30, "budget_usd": 50,
+                                               "budget_period": "monthly"})  # fmt: skip
+    assert created.status_code == 201
+    assert created.get_json()["budget_period"] == "monthly"
+    assert admin.post("/admin/teams", json={"name": "blue"}).status_code == 409
+    bad = admin.post("/admin/teams", json={"name": "x", "budget_period": "weekly"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "budget_period"
+    patched = admin.patch("/admin/teams/blue", json={"rpm": None, "tpm": 1000})
+    assert (patched.get_json()["rpm"], patched.get_json()["tpm"]) == (None, 1000)
+    assert admin.get("/admin/teams/blue").get_json()["tpm"] == 1000
+    assert admin.get("/admin/teams/nope").status_code == 404
+    assert [t["name"] for t in admin.get("/admin/teams").get_json()["data"]] == ["blue"]
+    log = events(admin)
+    assert [e["action"] for e in log] == ["team.updated", "team.created"]
+    assert log[0]["details"] == {"rpm": [30, None], "tpm": [None, 1000]}
