@@ -107,9 +107,14 @@ class Budgets:
             for budget in budgets:
                 period = period_of(budget.period, now)
                 key = {"scope": budget.scope, "period": period}
-                self.db.execute(self._ensure, key | {"spent_usd": 0.0, "reserved_usd": 0.0})
                 params = key | {"amount": amount, "limit": budget.limit + EPSILON}
+                # One write when the period's row exists (the usual case), three the first time.
                 if not self.db.execute(self._reserve, params):
+                    self.db.execute(self._ensure, key | {"spent_usd": 0.0, "reserved_usd": 0.0})
+                    reserved = self.db.execute(self._reserve, params)
+                else:
+                    reserved = 1
+                if not reserved:
                     self.settle(held, 0.0)
                     raise ApiError(
                         429,
