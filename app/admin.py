@@ -23,7 +23,7 @@ from .admin_schemas import (
     TeamUpdateRequestSchema,
 )
 from .errors import ApiError, invalid_request, unauthorized
-from .keys import KeyError_
+from .keys import KeyError_, NameTaken
 from .schemas import first_error
 from .services import services
 
@@ -88,7 +88,7 @@ def create_key() -> tuple[Response, int]:
     data = _body(_CREATE)
     try:
         fields, secret = services().keys.create(**data, actor=_actor())
-    except KeyError_ as exc:
+    except NameTaken as exc:
         raise ApiError(409, str(exc), code="key_name_taken", param="name") from exc
     return jsonify(fields | {"key": secret}), 201
 
@@ -105,13 +105,11 @@ def get_key(key_id: str) -> Response:
 def update_key(key_id: str) -> Response:
     data = _body(_UPDATE)
     try:
-        services().keys.get(key_id)
+        return jsonify(services().keys.update(key_id, data, _actor()))
+    except NameTaken as exc:
+        raise ApiError(409, str(exc), code="key_name_taken", param="name") from exc
     except KeyError_ as exc:
         raise _not_found(exc) from exc
-    try:
-        return jsonify(services().keys.update(key_id, data, _actor()))
-    except KeyError_ as exc:
-        raise ApiError(409, str(exc), code="key_name_taken", param="name") from exc
 
 
 @admin.delete("/keys/<key_id>")
@@ -133,7 +131,7 @@ def create_team() -> tuple[Response, int]:
     data = _body(_TEAM_CREATE)
     try:
         return jsonify(services().teams.create(actor=_actor(), **data)), 201
-    except KeyError_ as exc:
+    except NameTaken as exc:
         raise ApiError(409, str(exc), code="team_name_taken", param="name") from exc
 
 

@@ -108,12 +108,11 @@ class Budgets:
                 period = period_of(budget.period, now)
                 key = {"scope": budget.scope, "period": period}
                 params = key | {"amount": amount, "limit": budget.limit + EPSILON}
-                # One write when the period's row exists (the usual case), three the first time.
-                if not self.db.execute(self._reserve, params):
+                reserved = self.db.execute(self._reserve, params)
+                if not reserved:
+                    # Perhaps the period's first call: create its row, then try once more.
                     self.db.execute(self._ensure, key | {"spent_usd": 0.0, "reserved_usd": 0.0})
                     reserved = self.db.execute(self._reserve, params)
-                else:
-                    reserved = 1
                 if not reserved:
                     self.settle(held, 0.0)
                     raise ApiError(

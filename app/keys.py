@@ -40,6 +40,10 @@ class KeyError_(Exception):
     """A key operation named a key that does not exist or a name already taken."""
 
 
+class NameTaken(KeyError_):
+    """The name asked for belongs to another key (or team) already."""
+
+
 @dataclass(frozen=True)
 class ClientKey:
     """What the request path needs to know about the calling key."""
@@ -182,7 +186,7 @@ class KeyStore:
         }
         with self.db.write() as conn:
             if conn.execute(select(ApiKey.id).where(ApiKey.name == name)).first():
-                raise KeyError_(f"a key named {name!r} already exists")
+                raise NameTaken(f"a key named {name!r} already exists")
             conn.execute(KEYS.insert().values(**row))
             fields = public_fields(row)
             details = {k: fields[k] for k in EDITABLE if fields[k] not in (None, [])}
@@ -223,7 +227,7 @@ class KeyStore:
             if "name" in values and values["name"] != row["name"]:
                 taken = conn.execute(select(ApiKey.id).where(ApiKey.name == values["name"]))
                 if taken.first():
-                    raise KeyError_(f"a key named {values['name']!r} already exists")
+                    raise NameTaken(f"a key named {values['name']!r} already exists")
             before = public_fields(dict(row))
             if values:
                 conn.execute(update(ApiKey).where(ApiKey.id == row["id"]).values(**values))

@@ -214,32 +214,31 @@ class Ledger:
 
     def _write(self, op: str, values: dict[str, Any]) -> None:
         """Apply the write to the database, or spool it when the database cannot take it."""
+        probing = False
         if self._down_until:
             # Known down: one thread a second probes; the others spool at once.
             if time.monotonic() < self._down_until or not self._probe.acquire(blocking=False):
                 self.spool.append(op, values)
                 return
-            try:
-                self.apply(op, values)
-            except self._errors:
-                self._down_until = time.monotonic() + PROBE_INTERVAL
-                self.spool.append(op, values)
-                return
-            finally:
-                self._probe.release()
-            log.warning("database is back: writing ledger rows again")
-            self._down_until = 0.0
-            return
+            probing = True
         try:
             self.apply(op, values)
         except self._errors as exc:
+            if not probing:
+                log.warning(
+                    "database unavailable (%s): ledger rows go to the spool in %s",
+                    type(exc).__name__,
+                    self.spool.dir,
+                )
             self._down_until = time.monotonic() + PROBE_INTERVAL
-            log.warning(
-                "database unavailable (%s): ledger rows go to the spool in %s",
-                type(exc).__name__,
-                self.spool.dir,
-            )
             self.spool.append(op, values)
+            return
+        finally:
+            if probing:
+                self._probe.release()
+        if probing:
+            log.warning("database is back: writing ledger rows again")
+            self._down_until = 0.0
 
     def apply(self, op: str, values: dict[str, Any]) -> None:
         """One idempotent write: `open` inserts unless the row exists; `finish` updates the

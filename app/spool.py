@@ -100,7 +100,7 @@ class Spool:
             self._rotate()
         applied = 0
         for path in self.replayable(alive):
-            host, pid = _owner(path)
+            pid = _owner(path)[1]
             records = _read(path)
             for op, values in records:
                 apply(op, values)

@@ -52,7 +52,7 @@ class StreamRelay:
         self.strip_usage = strip_usage
         self.usage: Usage | None = None
         self.content_chars = 0
-        self.ttft_ms: int | None = call.ttft_ms
+        self.ttft_ms: int | None = call.ttft_ms  # taken when the relay read the first event
         self.outcome = "client_disconnected"
         self.error: str | None = "client disconnected before the stream ended"
         # Set by the web layer: True once the client has closed its connection. Checked as
@@ -78,8 +78,6 @@ class StreamRelay:
             for raw, data in self.events:
                 if self.client_gone is not None and self.client_gone():
                     return
-                if self.ttft_ms is None:
-                    self.ttft_ms = self.call.elapsed_ms()
                 if data == DONE:
                     self.outcome, self.error = "ok", None
                     yield raw

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from .admin_log import SYSTEM, Actor, record_event
 from .db import Database
-from .keys import KeyError_
+from .keys import KeyError_, NameTaken
 from .models import TEAMS, Team, utcnow
 
 TEAM_FIELDS = ("rpm", "tpm", "budget_usd", "budget_period")
@@ -34,11 +34,11 @@ class TeamStore:
         self.db = db
 
     def create(self, name: str, actor: Actor = SYSTEM, **limits: Any) -> dict[str, Any]:
-        """Raises `KeyError_` when the team exists."""
+        """Raises `NameTaken` when the team exists."""
         row = dict.fromkeys(TEAM_FIELDS) | limits | {"name": name, "created_at": utcnow()}
         with self.db.write() as conn:
             if conn.execute(select(Team.name).where(Team.name == name)).first():
-                raise KeyError_(f"a team named {name!r} already exists")
+                raise NameTaken(f"a team named {name!r} already exists")
             conn.execute(TEAMS.insert().values(**row))
             details = {k: v for k, v in limits.items() if v is not None}
             record_event(conn, actor, "team.created", None, name, details)
