@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import admin, api
+from . import admin, api, dashboard
 from .budgets import Budgets
 from .config import Settings, load_settings
 from .db import Database
@@ -80,4 +80,5 @@ def register_services(app: Flask, settings: Settings) -> None:
 def register_blueprints(app: Flask) -> None:
     api.init_app(app)
     admin.init_app(app)
+    dashboard.init_app(app)
     app.register_blueprint(health)

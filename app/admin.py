@@ -1,4 +1,4 @@
-"""The admin HTTP API (SPEC 6): keys, and the admin event log.
+"""The admin HTTP API (SPEC 6): keys, teams, usage reports, the ledger, the admin event log.
 
 Every route needs `Authorization: Bearer $SWITCHBOARD_ADMIN_KEY` (compared in constant time);
 with no admin key configured the API is closed. Every change is recorded in the admin event
@@ -15,15 +15,19 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request
 from marshmallow import Schema, ValidationError
 
+from . import reports
 from .admin_log import Actor, list_events
 from .admin_schemas import (
+    CallsQuerySchema,
     KeyCreateRequestSchema,
     KeyUpdateRequestSchema,
     TeamCreateRequestSchema,
     TeamUpdateRequestSchema,
+    UsageQuerySchema,
 )
 from .errors import ApiError, invalid_request, unauthorized
 from .keys import KeyError_, NameTaken
+from .models import CALL_FIELDS
 from .schemas import first_error
 from .services import services
 
@@ -32,6 +36,8 @@ _CREATE = KeyCreateRequestSchema()
 _UPDATE = KeyUpdateRequestSchema()
 _TEAM_CREATE = TeamCreateRequestSchema()
 _TEAM_UPDATE = TeamUpdateRequestSchema()
+_USAGE = UsageQuerySchema()
+_CALLS = CallsQuerySchema()
 
 
 @admin.before_request
@@ -160,6 +166,59 @@ def admin_events() -> Response:
         raise invalid_request("limit must be an integer.", param="limit") from exc
     events = list_events(services().db, limit, request.args.get("key"))
     return jsonify({"object": "list", "data": events})
+
+
+def _query(schema: Schema) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = schema.load(request.args.to_dict())
+    except ValidationError as exc:
+        param, message = first_error(exc.messages)
+        raise invalid_request(f"Invalid value for '{param}': {message}", param=param) from exc
+    return data
+
+
+def _report(text: str, fmt: str) -> Response:
+    mimetype = "text/csv" if fmt == "csv" else "text/plain"
+    return Response(text + "\n", mimetype=mimetype)
+
+
+@admin.get("/usage")
+def usage_report() -> Response:
+    """Usage aggregates (the `switchboard usage` report): JSON, or `format=csv|table`."""
+    q = _query(_USAGE)
+    try:
+        rows = reports.usage(
+            services().db, q["by"], q.get("since"), q.get("until"), q.get("key"), q.get("model")
+        )
+    except reports.ReportError as exc:
+        raise invalid_request(str(exc)) from exc
+    if q["format"] == "json":
+        return jsonify({"object": "list", "data": rows})
+    return _report(
+        reports.render(rows, [*q["by"], *reports.USAGE_FIELDS], q["format"]), q["format"]
+    )
+
+
+@admin.get("/calls")
+def list_calls() -> Response:
+    """Ledger rows, newest first, a page at a time: `next_cursor` goes into `after`."""
+    q = _query(_CALLS)
+    try:
+        rows, cursor = reports.calls_page(
+            services().db, q["limit"], q.get("key"), q.get("model"), q.get("outcome"),
+            q.get("since"), q.get("until"), q.get("after"),
+        )  # fmt: skip
+    except reports.ReportError as exc:
+        raise invalid_request(str(exc), param="after" if "cursor" in str(exc) else None) from exc
+    if q["format"] == "json":
+        return jsonify(
+            {"object": "list", "data": rows, "has_more": cursor is not None, "next_cursor": cursor}
+        )
+    fields = reports.CALL_TABLE_FIELDS if q["format"] == "table" else CALL_FIELDS
+    response = _report(reports.render(rows, fields, q["format"]), q["format"])
+    if cursor:
+        response.headers["X-Next-Cursor"] = cursor
+    return response
 
 
 def init_app(app: Flask) -> None:

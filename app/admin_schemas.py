@@ -9,6 +9,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from .budgets import PERIODS
 from .fields import StrictInteger, StrictNumber, StrictString
+from .reports import FORMATS, GROUPS
+
+REPORT_FORMATS = ("json", *[f for f in FORMATS if f != "json"])
 
 
 def parse_expiry(value: str) -> datetime:
@@ -70,3 +73,43 @@ class TeamCreateRequestSchema(TeamUpdateRequestSchema):
     """POST /admin/teams."""
 
     name = StrictString(required=True, validate=validate.Length(min=1, max=200))
+
+
+class UsageQuerySchema(Schema):
+    """GET /admin/usage: the options of `switchboard usage` as query parameters."""
+
+    class Meta:
+        unknown = RAISE
+
+    by = fields.String(load_default="model")
+    since = fields.String()
+    until = fields.String()
+    key = fields.String()
+    model = fields.String()
+    format = fields.String(load_default="json", validate=validate.OneOf(REPORT_FORMATS))
+
+    @post_load
+    def groups(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["by"] = [g.strip() for g in data["by"].split(",") if g.strip()]
+        unknown = [g for g in data["by"] if g not in GROUPS]
+        if unknown:
+            raise ValidationError(
+                {"by": [f"Cannot group by {unknown[0]!r}; use {', '.join(GROUPS)}."]}
+            )
+        return data
+
+
+class CallsQuerySchema(Schema):
+    """GET /admin/calls: the options of `switchboard calls`, plus the page cursor `after`."""
+
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+    key = fields.String()
+    model = fields.String()
+    outcome = fields.String()
+    since = fields.String()
+    until = fields.String()
+    after = fields.String()
+    format = fields.String(load_default="json", validate=validate.OneOf(REPORT_FORMATS))

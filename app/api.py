@@ -25,6 +25,7 @@ from .models import utcnow
 from .relay import JSONAnswer, StreamAnswer
 from .schemas import ChatCompletionRequestSchema, first_error
 from .services import services
+from .stored import StoredCompletions, list_query, page_query
 
 API_PREFIXES = ("/v1/", "/openai/v1/")
 _POLLRDHUP = getattr(select, "POLLRDHUP", 0x2000)  # the peer closed its end (Linux)
@@ -210,6 +211,40 @@ def get_model(model: str) -> Response:
             param="model",
         )
     return jsonify(_model_object(model))
+
+
+# Stored completions (SPEC 1): the calling key's own; `call.model` stays unset, so these calls
+# count as no model's usage.
+
+
+def stored_completions() -> StoredCompletions:
+    """The stored-completions service on this app's database (stateless, cheap to make)."""
+    return StoredCompletions(services().db)
+
+
+@v1.get("/chat/completions")
+def list_stored_completions() -> Response:
+    key = authenticate(g.call)
+    return jsonify(stored_completions().list(key.id, list_query(request.args)))
+
+
+@v1.get("/chat/completions/<completion_id>")
+def get_stored_completion(completion_id: str) -> Response:
+    key = authenticate(g.call)
+    return jsonify(stored_completions().get(key.id, completion_id))
+
+
+@v1.get("/chat/completions/<completion_id>/messages")
+def list_stored_messages(completion_id: str) -> Response:
+    key = authenticate(g.call)
+    page = page_query(request.args)
+    return jsonify(stored_completions().messages(key.id, completion_id, page))
+
+
+@v1.delete("/chat/completions/<completion_id>")
+def delete_stored_completion(completion_id: str) -> Response:
+    key = authenticate(g.call)
+    return jsonify(stored_completions().delete(key.id, completion_id))
 
 
 def init_app(app: Flask) -> None:

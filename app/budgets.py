@@ -74,8 +74,8 @@ def worst_case_cost(body: dict[str, Any], models: list[Model]) -> float:
     most = body.get("max_completion_tokens") or body.get("max_tokens")
     n = body.get("n")
     choices = n if isinstance(n, int) and n > 0 else 1
-    input_price = max(m.input_price for m in models)
-    output_price = max(m.output_price for m in models)
+    input_price = max(p.input_price for m in models for p in m.prices)
+    output_price = max(p.output_price for m in models for p in m.prices)
     cap = max(m.max_output_tokens for m in models)
     completion = (most if isinstance(most, int) and most > 0 else cap) * choices
     return (prompt * input_price + completion * output_price) / 1_000_000

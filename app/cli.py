@@ -17,6 +17,7 @@ from .cli_keys import admin_log, command_services, keys, teams
 from .config import ConfigError, load_settings
 from .db import upgrade
 from .models import CALL_FIELDS
+from .retention import prune
 from .services import services
 
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
@@ -146,24 +147,68 @@ def usage_command(
     click.echo(reports.render(rows, [*groups, *reports.USAGE_FIELDS], fmt))
 
 
-@cli.command("calls")
+@cli.group("calls", invoke_without_command=True)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--key", help="Only this key (name or id).")
 @click.option("--model", help="Only this model.")
 @click.option("--outcome", help="Only this outcome (ok, upstream_error, ...).")
 @click.option("--since", help="From (YYYY-MM-DD, ISO time, or 7d/24h ago).")
+@click.option("--until", help="Until (exclusive; a bare date includes that day).")
+@click.option("--after", help="Go on after this cursor (printed at the end of a full page).")
 @_FORMAT
+@click.pass_context
 @with_appcontext
 def calls_command(
-    limit: int, key: str | None, model: str | None, outcome: str | None, since: str | None, fmt: str
+    ctx: click.Context,
+    limit: int,
+    key: str | None,
+    model: str | None,
+    outcome: str | None,
+    since: str | None,
+    until: str | None,
+    after: str | None,
+    fmt: str,
 ) -> None:
-    """Ledger rows, newest first."""
+    """Ledger rows, newest first; `calls prune` deletes old ones."""
+    if ctx.invoked_subcommand is not None:
+        return
     try:
-        rows = reports.list_calls(command_services().db, limit, key, model, outcome, since)
+        rows, cursor = reports.calls_page(
+            command_services().db, limit, key, model, outcome, since, until, after
+        )
     except reports.ReportError as exc:
         raise click.UsageError(str(exc)) from exc
     fields = reports.CALL_TABLE_FIELDS if fmt == "table" else CALL_FIELDS
     click.echo(reports.render(rows, fields, fmt))
+    if cursor:
+        click.echo(f"more: switchboard calls --after {cursor}", err=True)
+
+
+@calls_command.command("prune")
+@click.option("--older-than", required=True, help="Delete calls older than this (90d, a date).")
+@click.option(
+    "--bodies-older-than",
+    help="Delete captured bodies older than this (default: [capture] retention_days).",
+)
+@with_appcontext
+def calls_prune(older_than: str, bodies_older_than: str | None) -> None:
+    """Delete old ended calls and captured bodies; the usage roll-up keeps their totals."""
+    svc = command_services()
+    capture = getattr(svc.settings, "capture", None)
+    try:
+        done = prune(
+            svc.db,
+            older_than,
+            bodies_older_than,
+            getattr(capture, "retention_days", None),
+        )
+    except reports.ReportError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(
+        f"deleted {done.calls} call(s) created before {done.calls_before:%Y-%m-%d %H:%M} UTC "
+        f"(usage roll-up kept) and {done.bodies} captured bod(y/ies) before "
+        f"{done.bodies_before:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 if __name__ == "__main__":

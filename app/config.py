@@ -10,6 +10,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,28 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class Price:
+    """USD per million tokens from `since` (UTC; None: from the beginning) on."""
+
+    since: datetime | None
+    input_price: float
+    output_price: float
+    cached_input_price: float | None = None  # None: cached prompt tokens cost input_price
+
+    @property
+    def cached_input(self) -> float:
+        return self.input_price if self.cached_input_price is None else self.cached_input_price
+
+
+@dataclass(frozen=True)
 class Model:
     name: str
     deployments: tuple[Deployment, ...]
     input_price: float = 0.0
     output_price: float = 0.0
+    cached_input_price: float | None = None
+    # Price changes with their effective dates, oldest first (`[[models.prices]]`).
+    price_changes: tuple[Price, ...] = ()
     fallbacks: tuple[str, ...] = ()
     # Deadline for the whole call, every attempt and the whole stream included; None: routing's.
     total_timeout: float | None = None
@@ -74,6 +92,20 @@ class Model:
     @property
     def upstream_model(self) -> str:
         return self.deployments[0].upstream_model if self.deployments else self.name
+
+    @property
+    def prices(self) -> tuple[Price, ...]:
+        """Every price of the model, the base one first."""
+        base = Price(None, self.input_price, self.output_price, self.cached_input_price)
+        return (base, *self.price_changes)
+
+    def price_at(self, when: datetime) -> Price:
+        """The price in effect at `when`: the latest change on or before it."""
+        current = self.prices[0]
+        for change in self.price_changes:
+            if change.since is not None and change.since <= when:
+                current = change
+        return current
 
 
 @dataclass(frozen=True)
@@ -92,6 +124,46 @@ class Routing:
     cooldown_seconds: float = 30.0
     # Deadline for a whole call (all attempts, the whole stream).
     total_timeout: float = 900.0
+
+
+# Secrets the redaction of captured bodies always looks for (unless `redact_defaults = false`):
+# provider keys (OpenAI, Anthropic, ...: `sk-...`), Switchboard's own keys, bearer tokens,
+# AWS access key ids, GitHub, Slack and Google API tokens, JSON web tokens, PEM private keys.
+DEFAULT_REDACT_PATTERNS = (
+    r"sk-[A-Za-z0-9_-]{16,}",
+    r"sb-[A-Za-z0-9_-]{32,}",
+    r"(?i:\bbearer)\s+[A-Za-z0-9._~+/-]{8,}=*",
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+    r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
+    r"\bAIza[0-9A-Za-z_-]{35}",
+    r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+",
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+)
+CAPTURE_FIELDS = ("all", "keys", "models", "redact", "redact_defaults", "retention_days")
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Body capture ([capture]): which calls keep their request and response, and how.
+
+    A call is captured when its request has `store: true`, or `all` is on, or its key's name is
+    in `keys`, or its model (as requested) is in `models`. `redact` are regular expressions
+    whose matches become "[REDACTED]" in every stored string, applied with the built-in
+    `DEFAULT_REDACT_PATTERNS` unless `redact_defaults` is off. Stored bodies are kept for
+    `retention_days` (the prune command).
+    """
+
+    all: bool = False
+    keys: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    redact: tuple[str, ...] = ()
+    redact_defaults: bool = True
+    retention_days: int = 30
+
+    def patterns(self) -> tuple[str, ...]:
+        """Every redaction pattern in force: the built-in ones first, then `redact`."""
+        return (DEFAULT_REDACT_PATTERNS if self.redact_defaults else ()) + self.redact
 
 
 @dataclass(frozen=True)
@@ -117,6 +189,7 @@ class Settings:
     # Redis URL (shared by every instance); what to do when that store fails.
     limits_storage: str = ""
     limits_fail_open: bool = True
+    capture: Capture = field(default_factory=Capture)
     source: str = "built-in defaults"
 
 
@@ -201,6 +274,55 @@ def _deployments(
     return tuple(deployments)
 
 
+def _optional_number(raw: dict[str, Any], name: str, where: str) -> float | None:
+    return None if raw.get(name) is None else _number(raw, name, 0.0, where)
+
+
+def _price_changes(raw: dict[str, Any], where: str) -> tuple[Price, ...]:
+    """`[[models.prices]]`: `since` (a date or UTC date-time) and the prices from then on;
+    a price not given stays as it was before the change."""
+    entries = raw.get("prices", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{where}: prices must be a list of tables")
+    changes: list[Price] = []
+    previous = Price(
+        None,
+        _number(raw, "input_price", 0.0, where),
+        _number(raw, "output_price", 0.0, where),
+        _optional_number(raw, "cached_input_price", where),
+    )
+    dated = sorted(((_since(e.get("since"), where), e) for e in entries), key=lambda d: d[0])
+    for since, entry in dated:
+        input_price = _number(entry, "input_price", previous.input_price, where)
+        output_price = _number(entry, "output_price", previous.output_price, where)
+        cached = _optional_number(entry, "cached_input_price", where)
+        if cached is None:
+            cached = previous.cached_input_price
+        previous = Price(since, input_price, output_price, cached)
+        if any(c.since == since for c in changes):
+            raise ConfigError(f"{where}: two price changes on {since:%Y-%m-%d %H:%M}")
+        changes.append(previous)
+    return tuple(changes)
+
+
+def _since(value: Any, where: str) -> datetime:
+    # TOML gives dates and date-times as objects; strings are read as ISO dates too.
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: price 'since' {value!r} is not a date") from exc
+    else:
+        raise ConfigError(f"{where}: every [[models.prices]] entry needs since = YYYY-MM-DD")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
 def _model(raw: dict[str, Any], providers: dict[str, Provider]) -> Model:
     name = raw.get("name")
     if not isinstance(name, str) or not name:
@@ -215,6 +337,8 @@ def _model(raw: dict[str, Any], providers: dict[str, Provider]) -> Model:
         deployments=_deployments(raw, name, providers),
         input_price=_number(raw, "input_price", 0.0, where),
         output_price=_number(raw, "output_price", 0.0, where),
+        cached_input_price=_optional_number(raw, "cached_input_price", where),
+        price_changes=_price_changes(raw, where),
         fallbacks=tuple(fallbacks),
         total_timeout=None if total is None else _number(raw, "total_timeout", 0, where),
         max_output_tokens=int(_number(raw, "max_output_tokens", 4096, where)),
@@ -238,6 +362,45 @@ def _routing(raw: dict[str, Any]) -> Routing:
     if routing.total_timeout <= 0:
         raise ConfigError(f"{where}: total_timeout must be above 0")
     return routing
+
+
+def _capture(raw: Any) -> Capture:
+    where = "[capture]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(raw) - set(CAPTURE_FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    for name in ("all", "redact_defaults"):
+        if not isinstance(raw.get(name, False), bool):
+            raise ConfigError(f"{where}: {name} must be true or false")
+    lists: dict[str, tuple[str, ...]] = {}
+    for name in ("keys", "models", "redact"):
+        value = raw.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{where}: {name} must be a list of non-empty strings")
+        lists[name] = tuple(value)
+    for pattern in lists["redact"]:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(
+                f"{where}: redact pattern {pattern!r} is not a valid regular expression: {exc}"
+            ) from exc
+        if compiled.fullmatch(""):
+            # It would put "[REDACTED]" between every two characters of every body.
+            raise ConfigError(f"{where}: redact pattern {pattern!r} matches the empty string")
+    days = raw.get("retention_days", Capture.retention_days)
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ConfigError(f"{where}: retention_days must be a whole number of days, at least 1")
+    return Capture(
+        all=raw.get("all", False),
+        keys=lists["keys"],
+        models=lists["models"],
+        redact=lists["redact"],
+        redact_defaults=raw.get("redact_defaults", True),
+        retention_days=days,
+    )
 
 
 def default_mock_setup() -> tuple[dict[str, Provider], dict[str, Model]]:
@@ -292,6 +455,7 @@ def parse_settings(data: dict[str, Any], source: str) -> Settings:
         when_database_down=policy,
         limits_storage=str(limits.get("storage") or ""),
         limits_fail_open=when_store_down == "open",
+        capture=_capture(data.get("capture", {})),
         source=source,
     )
 

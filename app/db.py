@@ -9,16 +9,17 @@ and only the few worker processes contend through `busy_timeout`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -66,6 +67,27 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
+
+
+class Transaction:
+    """Prepared statements inside one `Database.transaction`, in the driver's own style."""
+
+    def __init__(self, cursor: Any, sqlite: bool) -> None:
+        self._cursor = cursor
+        self._sqlite = sqlite
+
+    def run(self, sql: str, params: dict[str, Any]) -> int:
+        """Execute a statement; returns its row count."""
+        if self._sqlite:
+            params = {k: _sqlite_value(v) for k, v in params.items()}
+        self._cursor.execute(sql, params)
+        return int(self._cursor.rowcount)
+
+    def first(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """Execute a query; returns its first row."""
+        self.run(sql, params)
+        row = self._cursor.fetchone()
+        return tuple(row) if row is not None else None
 
 
 class Database:
@@ -120,15 +142,19 @@ class Database:
         commit. Returns the row count. A connection that turns out dead is discarded and the
         statement retried once on a fresh one.
         """
-        if self.is_sqlite:
-            params = {k: _sqlite_value(v) for k, v in params.items()}
+        return self.transaction(lambda tx: tx.run(sql, params))
+
+    def transaction(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work(tx)` as one transaction through the DB-API driver (`Transaction`). Like
+        `execute`:
+        the process's SQLite write turn, and one retry on a fresh connection when a pooled
+        PostgreSQL connection turns out dead (`work` runs again from the start)."""
         lock = self._write_lock
         for attempt in (1, 2):
-            # The lock by hand, not `_turn()`: this runs twice per call on the request path.
             if lock is not None and not lock.acquire(timeout=self.busy_timeout):
                 raise WriteLockTimeout("timed out waiting for this process's turn to write")
             try:
-                return self._execute_once(sql, params)
+                return self._transaction(work)
             except self._dbapi.OperationalError:
                 if attempt == 2 or self.is_sqlite:
                     raise
@@ -137,17 +163,16 @@ class Database:
                     lock.release()
         raise AssertionError("unreachable")
 
-    def _execute_once(self, sql: str, params: dict[str, Any]) -> int:
+    def _transaction(self, work: Callable[[Transaction], T]) -> T:
         conn = self.engine.raw_connection()
         try:
             cursor = conn.cursor()
             try:
-                cursor.execute(sql, params)
-                count = int(cursor.rowcount)
+                result = work(Transaction(cursor, self.is_sqlite))
             finally:
                 cursor.close()
             conn.commit()
-            return count
+            return result
         except self._dbapi.OperationalError:
             conn.invalidate()  # a dead connection must not go back to the pool
             raise

@@ -23,9 +23,10 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, not_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from .db import Database
+from .db import Database, Transaction
 from .errors import ApiError
-from .models import CALLS, WORKERS, utcnow
+from .models import CALLS, STORED, WORKERS, utcnow
+from .rollup import RollupSQL
 from .spool import Spool
 from .usage import Usage
 
@@ -35,6 +36,12 @@ calls = CALLS
 workers = WORKERS
 
 HOST = socket.gethostname()
+# A row as the roll-up needs it, when an ended row has to be taken out again.
+ENDED_COLUMNS = (
+    "outcome", "created_at", "key_id", "key_name", "user", "team", "model", "provider",
+    "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
+    "cost_usd", "latency_ms",
+)  # fmt: skip
 
 
 def worker_tag(pid: int | None = None, parent: int | None = None) -> str:
@@ -152,7 +159,20 @@ class Ledger:
         self._insert = db.insert_sql(calls, self._columns) + ' ON CONFLICT ("id") DO NOTHING'
         final = [c for c in self._columns if c not in ("id", "created_at")]
         self._update = db.update_sql(calls, final, "id")
+        self._end_open = self._update + " AND \"outcome\" = 'in_progress'"
+        self._select_ended = (
+            f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in ENDED_COLUMNS)} FROM calls "
+            f'WHERE "id" = {db.param("id")}' + ("" if db.is_sqlite else " FOR UPDATE")
+        )
+        self._interrupt_one = (
+            f'UPDATE calls SET "outcome" = \'interrupted\', "error" = {db.param("error")}, '
+            f'"completed_at" = {db.param("completed_at")}, "worker" = NULL '
+            f'WHERE "id" = {db.param("id")} AND "outcome" = \'in_progress\''
+        )
+        self._rollup = RollupSQL(db.param)
         self._blank = dict.fromkeys(self._columns)
+        stored = [c.name for c in STORED.columns]
+        self._store = db.insert_sql(STORED, stored) + ' ON CONFLICT ("call_id") DO NOTHING'
         self._errors = (SQLAlchemyError, db.engine.dialect.loaded_dbapi.Error)
         self._down_until = 0.0
         self._probe = threading.Lock()
@@ -212,6 +232,11 @@ class Ledger:
             except Exception:  # noqa: BLE001 - the row is written; counting is best effort
                 log.exception("after-call hook failed for %s", call.id)
 
+    def store(self, values: dict[str, Any]) -> None:
+        """Write a captured completion (a `stored_completions` row, every column given) once,
+        through the same spool as the call rows when the database cannot take it."""
+        self._write("store", values)
+
     def _write(self, op: str, values: dict[str, Any]) -> None:
         """Apply the write to the database, or spool it when the database cannot take it."""
         probing = False
@@ -246,12 +271,32 @@ class Ledger:
         if op == "open":
             self.db.execute(self._insert, values)
             return
-        for _ in range(2):
-            if self.db.execute(self._update, values):
-                return
-            if self.db.execute(self._insert, values):
-                return
-            # Inserted meanwhile (an open replayed from the spool): update it now.
+        if op == "store":
+            self.db.execute(self._store, values)
+            return
+        self.db.transaction(lambda tx: self._end(tx, values))
+
+    def _end(self, tx: Transaction, values: dict[str, Any]) -> None:
+        # The row and the roll-up change together: a call is counted exactly once, however
+        # often its final write is replayed.
+        if tx.run(self._end_open, values) or tx.run(self._insert, values):
+            self._roll(tx, values)
+            return
+        old = tx.first(self._select_ended, {"id": values["id"]})
+        if old is None or old[0] not in ("in_progress", "interrupted"):
+            return  # already ended: a replayed write
+        tx.run(self._update, values)
+        if old[0] == "interrupted":
+            # Marked interrupted while it still ran (its worker missed heartbeats): the real
+            # end replaces that in the roll-up too.
+            self._roll(tx, dict(zip(ENDED_COLUMNS, old, strict=True)), -1)
+        self._roll(tx, values)
+
+    def _roll(self, tx: Transaction, row: dict[str, Any], sign: int = 1) -> None:
+        if isinstance(row["created_at"], str):
+            row["created_at"] = datetime.fromisoformat(row["created_at"])
+        for sql, params in self._rollup.statements(row, sign):
+            tx.run(sql, params)
 
     def replay_spool(self) -> int:
         """Write spooled rows to the database; the calls of dead processes end interrupted."""
@@ -308,15 +353,30 @@ class Ledger:
         return marked
 
     def _interrupt(self, where: Any, reason: str) -> int:
-        with self.db.write() as conn:
-            result = conn.execute(
-                update(calls)
-                .where(and_(calls.c.outcome == "in_progress", where))
-                .values(outcome="interrupted", error=reason, completed_at=utcnow(), worker=None)
-            )
-        if result.rowcount:
-            log.warning("marked %d in-progress call(s) interrupted: %s", result.rowcount, reason)
-        return int(result.rowcount or 0)
+        query = select(*[calls.c[name] for name in ENDED_COLUMNS[1:]], calls.c.id).where(
+            and_(calls.c.outcome == "in_progress", where)
+        )
+        with self.db.read() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        if not rows:
+            return 0
+        now = utcnow()
+
+        def mark(tx: Transaction) -> int:
+            marked = 0
+            for row in rows:
+                # One by one: a call that ends meanwhile keeps its real end.
+                if tx.run(
+                    self._interrupt_one, {"id": row["id"], "error": reason, "completed_at": now}
+                ):
+                    self._roll(tx, row | {"outcome": "interrupted"})
+                    marked += 1
+            return marked
+
+        marked = self.db.transaction(mark)
+        if marked:
+            log.warning("marked %d in-progress call(s) interrupted: %s", marked, reason)
+        return marked
 
 
 def _tag_host(tag: str) -> str:

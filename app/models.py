@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -80,7 +80,7 @@ class CallRecord(Base):
     __table_args__ = (
         Index("ix_calls_created_at", "created_at"),
         Index("ix_calls_key_id_created_at", "key_id", "created_at"),
-        Index("ix_calls_outcome", "outcome"),
+        Index("ix_calls_outcome_created_at", "outcome", "created_at"),
         Index("ix_calls_model_created_at", "model", "created_at"),
     )
 
@@ -140,12 +140,77 @@ class AdminEvent(Base):
     __table_args__ = (Index("ix_admin_events_at", "at"),)
 
 
+class RollupDimensions:
+    """The roll-up's key: an hour and who called what where ('' rather than NULL)."""
+
+    hour: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class UsageHourly(RollupDimensions, Base):
+    """The usage roll-up: one row per hour (of `created_at`), key, user, team, model and
+    provider, counting the calls that have ended. Maintained in the transaction that ends each
+    call; kept when old calls are pruned. Dimensions are '' rather than NULL, so that they can
+    be part of the primary key."""
+
+    __tablename__ = "usage_hourly"
+
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class UsageLatency(RollupDimensions, Base):
+    """Latency histogram beside the roll-up: calls per latency bucket (milliseconds, exact
+    below 100, rounded down to two significant digits above), for p50/p95 without the rows."""
+
+    __tablename__ = "usage_latency"
+
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StoredCompletion(Base):
+    """A captured request and response (request `store: true`, or capture configured for the
+    key or model), redacted; backs the stored-completions endpoints. `id` is the completion's
+    own id as the client saw it; `call_id` the ledger row."""
+
+    __tablename__ = "stored_completions"
+
+    call_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(200))
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    model: Mapped[str | None] = mapped_column(String(200))
+    request_metadata: Mapped[str | None] = mapped_column(Text)  # JSON object
+    request_body: Mapped[str] = mapped_column(Text)  # JSON, redacted
+    response_body: Mapped[str] = mapped_column(Text)  # JSON chat.completion, redacted
+
+    __table_args__ = (
+        Index("ix_stored_completions_key_created", "key_id", "created_at"),
+        Index("ix_stored_completions_key_id", "key_id", "id"),
+    )
+
+
 # The tables as Core objects, for the short write statements of the request path.
 KEYS = cast(Table, ApiKey.__table__)
 ADMIN_EVENTS = cast(Table, AdminEvent.__table__)
 TEAMS = cast(Table, Team.__table__)
 SPEND = cast(Table, BudgetSpend.__table__)
 CALLS = cast(Table, CallRecord.__table__)
+ROLLUP = cast(Table, UsageHourly.__table__)
+LATENCY = cast(Table, UsageLatency.__table__)
+STORED = cast(Table, StoredCompletion.__table__)
 WORKERS = cast(Table, WorkerHeartbeat.__table__)
 
 # The ledger's public field names, in the order SPEC 4 lists them (JSON, CSV and table output).

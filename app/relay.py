@@ -24,6 +24,7 @@ from itertools import chain
 from typing import Any
 
 from .budgets import Budgets, budgets_of, worst_case_cost
+from .capture import BodyCapture
 from .config import Deployment, Model, Provider, Settings
 from .errors import ApiError, outcome_for_status, upstream_error, upstream_timeout
 from .keys import ClientKey
@@ -109,6 +110,7 @@ class Relay:
         self.transports = transports
         self.board = board
         self.budgets = budgets
+        self.capture = BodyCapture(settings.capture, ledger)
 
     def resolve(self, name: str, key: ClientKey) -> Model:
         """The configured model `name` if the key may use it; raises 404 or 403."""
@@ -154,6 +156,7 @@ class Relay:
         deadline = time.monotonic() + total - (time.perf_counter() - call.started)
         self.ledger.check_serving()
         candidates = self.candidates(model, body, key)
+        captured = self.capture.wants(body, key)  # decided once, before forwarding
         budgets = budgets_of(key)
         if budgets:
             worst = worst_case_cost(body, candidates)
@@ -170,7 +173,7 @@ class Relay:
                     failures.append(f"{candidate.name}: no deployment in rotation")
                     break
                 tried.add(deployment.id)
-                result = self._attempt(call, body, candidate, deployment, deadline)
+                result = self._attempt(call, body, candidate, deployment, deadline, captured)
                 if not isinstance(result, Failure):
                     return result
                 last = result
@@ -193,8 +196,10 @@ class Relay:
         model: Model,
         deployment: Deployment,
         deadline: float,
+        captured: bool = False,
     ) -> JSONAnswer | StreamAnswer | Failure:
-        """Send the call to one deployment: an answer for the client, or a retryable failure."""
+        """Send the call to one deployment: an answer for the client, or a retryable failure.
+        A `captured` call's bodies are kept when it succeeds."""
         provider = self.settings.providers[deployment.provider]
         payload, strip_usage = upstream_payload(body, deployment, provider)
         call.attempts += 1
@@ -212,7 +217,7 @@ class Relay:
         if retryable(status):
             return self._failed(deployment, self._status_failure(reply, provider))
         if call.stream and status == 200:
-            return self._start_stream(call, reply, body, model, deployment, strip_usage)
+            return self._start_stream(call, reply, body, model, deployment, strip_usage, captured)
         try:
             content = reply.read_body()
         except UpstreamTimeout as exc:
@@ -233,7 +238,7 @@ class Relay:
                 ),
             )
             return JSONAnswer(status, content, provider.name, passed_headers(reply))
-        return self._json(call, status, content, model, body, provider, reply)
+        return self._json(call, status, content, model, body, provider, reply, captured)
 
     def _status_failure(self, reply: Reply, provider: Provider) -> Failure:
         try:
@@ -263,6 +268,7 @@ class Relay:
         model: Model,
         deployment: Deployment,
         strip_usage: bool,
+        captured: bool = False,
     ) -> StreamAnswer | Failure:
         """Read the stream's first event before answering: until then a failure is retried."""
         events = reply.events()
@@ -285,7 +291,14 @@ class Relay:
         self.board.succeeded(deployment)
         call.ttft_ms = call.elapsed_ms()
         relay = StreamRelay(
-            self.ledger, call, reply, chain([first], events), model, body, strip_usage
+            self.ledger,
+            call,
+            reply,
+            chain([first], events),
+            model,
+            body,
+            strip_usage,
+            self.capture if captured else None,
         )
         return StreamAnswer(relay, deployment.provider)
 
@@ -298,6 +311,7 @@ class Relay:
         body: dict[str, Any],
         provider: Provider,
         reply: Reply,
+        captured: bool = False,
     ) -> JSONAnswer:
         """A 2xx answer: passed on when it is a JSON completion; 502 otherwise (not retried:
         the upstream did the work)."""
@@ -314,7 +328,9 @@ class Relay:
         usage = usage_from_upstream(parsed.get("usage") if isinstance(parsed, dict) else None)
         if usage is None:
             usage = estimate_usage(body, completion_chars(parsed))
-        self.ledger.finish(call, Outcome("ok", 200, usage, cost_of(usage, model)))
+        self.ledger.finish(call, Outcome("ok", 200, usage, cost_of(usage, model, call.created_at)))
+        if captured:
+            self.capture.store(call, body, parsed)
         headers = passed_headers(reply) | {"Content-Type": "application/json"}
         return JSONAnswer(200, content, provider.name, headers)
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from .capture import BodyCapture, StreamAssembly
 from .config import Model
 from .ledger import Call, Ledger, Outcome
 from .upstream import Reply, UpstreamTimeout, UpstreamUnreachable
@@ -31,6 +32,8 @@ class StreamRelay:
 
     Relays each upstream event as it arrives. However the stream ends (done, upstream failure,
     client gone, never started), `close()` or the end of iteration completes the ledger row once.
+    With `capture` (a captured call), the chunks are also gathered into the completion, which is
+    kept after the ledger row when the stream ended well.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class StreamRelay:
         model: Model,
         body: dict[str, Any],
         strip_usage: bool,
+        capture: BodyCapture | None = None,
     ) -> None:
         self.ledger = ledger
         self.call = call
@@ -50,6 +54,8 @@ class StreamRelay:
         self.model = model
         self.body = body
         self.strip_usage = strip_usage
+        self.capture = capture
+        self.assembly = StreamAssembly() if capture is not None else None
         self.usage: Usage | None = None
         self.content_chars = 0
         self.ttft_ms: int | None = call.ttft_ms  # taken when the relay read the first event
@@ -113,6 +119,8 @@ class StreamRelay:
 
     def _observe(self, event: dict[str, Any]) -> bool:
         """Collect usage and content size from one chunk; True when it carries a finish."""
+        if self.assembly is not None:
+            self.assembly.add(event)
         usage = usage_from_upstream(event.get("usage"))
         if usage is not None:
             self.usage = usage
@@ -145,7 +153,7 @@ class StreamRelay:
                 self.outcome,
                 status,
                 usage,
-                cost_of(usage, self.model),
+                cost_of(usage, self.model, self.call.created_at),
                 self.error,
                 ttft_ms=self.ttft_ms,
             )
@@ -153,6 +161,8 @@ class StreamRelay:
                 self.ledger.finish(self.call, result)
             except Exception:  # noqa: BLE001 - the stream is over either way; the sweep is the net
                 log.exception("could not complete ledger row %s", self.call.id)
+            if self.capture is not None and self.assembly is not None and self.outcome == "ok":
+                self.capture.store_stream(self.call, self.body, self.assembly)
 
 
 def parse_event(data: bytes) -> dict[str, Any] | None:

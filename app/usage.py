@@ -7,9 +7,11 @@ never silently recorded as 0.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .config import Model
+from .models import utcnow
 
 
 @dataclass
@@ -74,10 +76,18 @@ def prompt_chars(body: dict[str, Any]) -> int:
     return total
 
 
-def cost_of(usage: Usage, model: Model | None) -> float | None:
-    """USD from the model's per-million prices; None when the tokens are unknown."""
+def cost_of(usage: Usage, model: Model | None, when: datetime | None = None) -> float | None:
+    """USD at the model's per-million prices in effect at `when` (the call's start; default
+    now); cached prompt tokens at the cached-input price. None when the tokens are unknown."""
     if model is None or (usage.prompt_tokens is None and usage.completion_tokens is None):
         return None
+    price = model.price_at(when or utcnow())
     prompt = usage.prompt_tokens or 0
+    cached = min(max(usage.cached_tokens or 0, 0), prompt)
     completion = usage.completion_tokens or 0
-    return round((prompt * model.input_price + completion * model.output_price) / 1_000_000, 10)
+    dollars = (
+        (prompt - cached) * price.input_price
+        + cached * price.cached_input
+        + completion * price.output_price
+    )
+    return round(dollars / 1_000_000, 10)

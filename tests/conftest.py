@@ -35,7 +35,10 @@ from tests.tcp_proxy import TcpProxy
 ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = os.environ.get("SWITCHBOARD_DATABASE_URL", "")
 USE_POSTGRES = BASE_URL.startswith("postgresql")
-TABLES = ("calls", "api_keys", "workers", "admin_events", "teams", "budget_spend")
+TABLES = (
+    "calls", "api_keys", "workers", "admin_events", "teams", "budget_spend", "usage_hourly",
+    "usage_latency", "stored_completions",
+)  # fmt: skip
 UPSTREAM_SECRET = "sk-upstream-secret-DO-NOT-LEAK-123"
 
 # configured model -> the fake upstream behaviour (tests/fake_upstream.py BEHAVIOURS)

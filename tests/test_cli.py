@@ -9,11 +9,13 @@ from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, insert, inspect
+from sqlalchemy import create_engine, insert, inspect, text
 
 from app.cli import cli
+from app.db import upgrade
 from app.keys import hash_key
 from app.models import CallRecord
+from app.rollup import rebuild_sql
 
 
 @pytest.fixture
@@ -47,6 +49,29 @@ def test_db_upgrade_creates_the_schema(run, tmp_path, monkeypatch):
     )
     engine.dispose()
     assert run("db", "upgrade").exit_code == 0  # idempotent
+
+
+def test_upgrade_to_the_rollup_fills_it_from_the_calls_already_recorded(run, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0003")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for i, (model, latency) in enumerate([("a", 40), ("a", 1234), ("b", 7)]):
+            conn.execute(insert(CallRecord.__table__).values(
+                id=f"call_{i}", request_id=f"r{i}", created_at=datetime(2026, 11, 20, 10, 5 * i),
+                key_id="key_k", key_name="k", endpoint="/v1/chat/completions", model=model,
+                stream=False, status_code=200, outcome="ok", prompt_tokens=10, completion_tokens=2,
+                total_tokens=12, cost_usd=0.5, latency_ms=latency, attempts=1,
+                usage_source="upstream"))  # fmt: skip
+    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", url)
+    assert run("db", "upgrade").exit_code == 0
+    rows = json.loads(run("usage", "--by", "model", "--format", "json").stdout)
+    assert [(r["model"], r["requests"], r["total_tokens"]) for r in rows] == [
+        ("a", 2, 24),
+        ("b", 1, 12),
+    ]
+    assert (rows[0]["latency_p50_ms"], rows[0]["latency_p95_ms"]) == (40, 1200)
+    engine.dispose()
 
 
 def test_keys_create_prints_the_key_alone_on_the_last_line(run, database_url):
@@ -133,6 +158,8 @@ def ledger_rows(database_url):
                 prompt_tokens=p, completion_tokens=c,
                 total_tokens=None if p is None else p + c, cost_usd=cost, latency_ms=latency,
                 attempts=1, usage_source="absent" if p is None else "upstream"))  # fmt: skip
+        for statement in rebuild_sql(engine.dialect.name):
+            conn.execute(text(statement))
     engine.dispose()
     return ROWS
 
@@ -176,5 +203,13 @@ def test_calls_newest_first_with_filters(run, ledger_rows):
     assert set(rows[0]) >= {"id", "request_id", "outcome", "usage_source", "cost_usd"}
     errors = json.loads(run("calls", "--outcome", "upstream_error", "--format", "json").output)
     assert [r["id"] for r in errors] == ["call_2"]
-    limited = run("calls", "--limit", "1", "--model", "gpt-4o-mini").output.splitlines()
-    assert len(limited) == 2 and "call_2" in limited[1]
+    limited = run("calls", "--limit", "1", "--model", "gpt-4o-mini")
+    table = limited.stdout.splitlines()
+    assert len(table) == 2 and "call_2" in table[1]
+    cursor = limited.stderr.split("--after ")[1].strip()
+    following = json.loads(
+        run(
+            "calls", "--limit", "5", "--model", "gpt-4o-mini", "--after", cursor, "--format", "json"
+        ).stdout
+    )
+    assert [r["id"] for r in following] == ["call_1", "call_0"]
