@@ -194,14 +194,8 @@ def calls_command(
 def calls_prune(older_than: str, bodies_older_than: str | None) -> None:
     """Delete old ended calls and captured bodies; the usage roll-up keeps their totals."""
     svc = command_services()
-    capture = getattr(svc.settings, "capture", None)
     try:
-        done = prune(
-            svc.db,
-            older_than,
-            bodies_older_than,
-            getattr(capture, "retention_days", None),
-        )
+        done = prune(svc.db, older_than, bodies_older_than, svc.settings.capture.retention_days)
     except reports.ReportError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, not_, or_, select, update
@@ -362,18 +363,17 @@ class Ledger:
             return 0
         now = utcnow()
 
-        def mark(tx: Transaction) -> int:
-            marked = 0
-            for row in rows:
-                # One by one: a call that ends meanwhile keeps its real end.
-                if tx.run(
-                    self._interrupt_one, {"id": row["id"], "error": reason, "completed_at": now}
-                ):
-                    self._roll(tx, row | {"outcome": "interrupted"})
-                    marked += 1
-            return marked
+        def mark(tx: Transaction, *, row: dict[str, Any]) -> bool:
+            # Only if still open: a call that ended meanwhile keeps its real end.
+            values = {"id": row["id"], "error": reason, "completed_at": now}
+            if not tx.run(self._interrupt_one, values):
+                return False
+            self._roll(tx, row | {"outcome": "interrupted"})
+            return True
 
-        marked = self.db.transaction(mark)
+        # A transaction per call, taking its locks in the order a call's own end takes them
+        # (its row, then the roll-up), so that it can never deadlock with a call ending.
+        marked = sum(self.db.transaction(partial(mark, row=row)) for row in rows)
         if marked:
             log.warning("marked %d in-progress call(s) interrupted: %s", marked, reason)
         return marked
