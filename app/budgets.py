@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import Model
+from .catalog import Model
 from .db import Database
 from .errors import ApiError
 from .models import SPEND, utcnow

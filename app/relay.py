@@ -25,7 +25,8 @@ from typing import Any
 
 from .budgets import Budgets, budgets_of, worst_case_cost
 from .capture import BodyCapture
-from .config import Deployment, Model, Provider, Settings
+from .catalog import Deployment, Model, Provider
+from .config import Settings
 from .errors import ApiError, outcome_for_status, upstream_error, upstream_timeout
 from .keys import ClientKey
 from .ledger import Call, Ledger, Outcome

@@ -21,7 +21,8 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .config import Deployment, Model, Routing
+from .catalog import Deployment, Model
+from .config import Routing
 
 log = logging.getLogger("switchboard.routing")
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from .capture import BodyCapture, StreamAssembly
-from .config import Model
+from .catalog import Model
 from .ledger import Call, Ledger, Outcome
 from .upstream import Reply, UpstreamTimeout, UpstreamUnreachable
 from .usage import Usage, cost_of, estimate_tokens, prompt_chars, usage_from_upstream

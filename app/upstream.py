@@ -17,7 +17,7 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from .config import Provider
+from .catalog import Provider
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 READ_SIZE = 65536

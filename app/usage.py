@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .config import Model
+from .catalog import Model
 from .models import utcnow
 
 

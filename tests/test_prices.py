@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from app import create_app
-from app.config import ConfigError, Deployment, Model, Price, load_settings, parse_settings
+from app.catalog import Deployment, Model, Price
+from app.config import ConfigError, load_settings, parse_settings
 from app.models import utcnow
 from app.usage import Usage, cost_of
 from tests.conftest import read_calls, switchboard_config

@@ -507,7 +507,8 @@ def test_azure_deployment_url_and_api_key_header(build, key_for, upstream, datab
 
 
 def test_cooldown_board_is_shared_between_processes(tmp_path):
-    from app.config import Deployment, Model, Routing
+    from app.catalog import Deployment, Model
+    from app.config import Routing
     from app.routing import CooldownBoard
 
     deployment = Deployment("m/p/u", "p", "u")
@@ -515,7 +516,7 @@ def test_cooldown_board_is_shared_between_processes(tmp_path):
     routing = Routing(cooldown_failures=2, cooldown_seconds=30)
     board = CooldownBoard(models, routing, str(tmp_path))
     script = (
-        "import sys; from app.config import Deployment, Model, Routing;"
+        "import sys; from app.catalog import Deployment, Model; from app.config import Routing;"
         "from app.routing import CooldownBoard;"
         "d = Deployment('m/p/u', 'p', 'u');"
         "b = CooldownBoard({'m': Model('m', (d,))}, Routing(cooldown_failures=2), sys.argv[1]);"
