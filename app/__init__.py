@@ -14,12 +14,13 @@ from .db import Database
 from .errors import register_error_handlers
 from .health import health
 from .keys import KeyStore
-from .ledger import Call, Ledger, Outcome, Sweeper
+from .ledger import Call, Ledger, Outcome
 from .limiter import RateLimiter
 from .relay import Relay, build_transports
 from .routing import CooldownBoard
 from .services import Services
 from .spool import Spool
+from .sweeper import Sweeper
 from .teams import TeamStore
 
 UPSTREAM_POOL_SIZE = 256

@@ -10,10 +10,11 @@ from .budgets import Budgets
 from .config import Settings
 from .db import Database
 from .keys import KeyStore
-from .ledger import Ledger, Sweeper
+from .ledger import Ledger
 from .limiter import RateLimiter
 from .relay import Relay
 from .routing import CooldownBoard
+from .sweeper import Sweeper
 from .teams import TeamStore
 from .upstream import Transport
 
