@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .db import Database, Transaction
 from .errors import ApiError
 from .models import CALLS, STORED, WORKERS, utcnow
-from .rollup import RollupSQL
+from .rollup import RollupSQL, end_and_roll_sql, roll_params
 from .spool import Spool
 from .usage import Usage
 
@@ -162,6 +162,8 @@ class Ledger:
         final = [c for c in self._columns if c not in ("id", "created_at")]
         self._update = db.update_sql(calls, final, "id")
         self._end_open = self._update + " AND \"outcome\" = 'in_progress'"
+        # PostgreSQL: the common end (an open row) and its roll-up in one round trip.
+        self._end_open_rolled = None if db.is_sqlite else end_and_roll_sql(self._end_open)
         self._select_ended = (
             f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in ENDED_COLUMNS)} FROM calls "
             f'WHERE "id" = {db.param("id")}' + ("" if db.is_sqlite else " FOR UPDATE")
@@ -281,7 +283,14 @@ class Ledger:
     def _end(self, tx: Transaction, values: dict[str, Any]) -> None:
         # The row and the roll-up change together: a call is counted exactly once, however
         # often its final write is replayed.
-        if tx.run(self._end_open, values) or tx.run(self._insert, values):
+        if self._end_open_rolled is not None:
+            ended = tx.first(self._end_open_rolled, values | roll_params(values))
+            if ended and ended[0]:
+                return
+        elif tx.run(self._end_open, values):
+            self._roll(tx, values)
+            return
+        if tx.run(self._insert, values):
             self._roll(tx, values)
             return
         old = tx.first(self._select_ended, {"id": values["id"]})

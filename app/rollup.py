@@ -90,6 +90,42 @@ class RollupSQL:
             yield self.add_latency, keys | {"bucket": bucket, "calls": sign}
 
 
+# PostgreSQL types of the roll-up columns, for the casts of `end_and_roll_sql`.
+_PG_TYPES = {"hour": "timestamp", "cost_usd": "double precision", "bucket": "bigint"}
+
+
+def end_and_roll_sql(update_open: str) -> str:
+    """PostgreSQL: the call's final UPDATE (`update_open`, matching only its open row, in the
+    `%(name)s` style) and its roll-up upserts as one statement, one round trip. The roll-up's
+    values are the `r_`-prefixed parameters of `roll_params`; it answers the rows updated."""
+
+    def value(name: str) -> str:
+        kind = _PG_TYPES.get(name, "bigint" if name in COUNTERS else "varchar")
+        return f"%(r_{name})s::{kind}"
+
+    keys = ("hour", *DIMENSIONS)
+    cols = (*keys, *COUNTERS, "cost_usd")
+    adds = ", ".join(f"{_q(c)} = usage_hourly.{_q(c)} + excluded.{_q(c)}" for c in cols[7:])
+    lat = (*keys, "bucket")
+    return (
+        f"WITH ended AS ({update_open} RETURNING 1), "
+        f"hourly AS (INSERT INTO usage_hourly ({', '.join(map(_q, cols))}) "
+        f"SELECT {', '.join(value(c) for c in cols)} FROM ended "
+        f"ON CONFLICT ({', '.join(map(_q, keys))}) DO UPDATE SET {adds}), "
+        f"latency AS (INSERT INTO usage_latency ({', '.join(map(_q, lat))}, calls) "
+        f"SELECT {', '.join(value(c) for c in lat)}, 1 FROM ended "
+        f"WHERE {value('bucket')} IS NOT NULL "
+        f"ON CONFLICT ({', '.join(map(_q, lat))}) "
+        f"DO UPDATE SET calls = usage_latency.calls + excluded.calls) "
+        f"SELECT count(*) FROM ended"
+    )
+
+
+def roll_params(row: dict[str, Any]) -> dict[str, Any]:
+    """The `r_` parameters of `end_and_roll_sql` for the ended call `row`."""
+    return {f"r_{k}": v for k, v in contribution(row).items()}
+
+
 def _bucket_sql(column: str) -> str:
     # bucket_of() in SQL: integer division is the same in SQLite and PostgreSQL.
     steps = " ".join(
