@@ -92,9 +92,9 @@ class BodyCapture:
 
     def _row(self, call: Call, body: dict[str, Any], completion: dict[str, Any]) -> dict[str, Any]:
         """The `stored_completions` row: every column, redacted, within the column widths."""
+        given = completion.get("id")  # before redaction: the id exactly as the client saw it
         request = self.redact({k: v for k, v in body.items() if k != "fallbacks"})
         response = self.redact(completion)
-        given = response.get("id")
         # The id the client saw; the call's own when the upstream gave none (or an odd one),
         # so that every stored completion can be found and paged through.
         completion_id = _clean(given)[:ID_WIDTH] if isinstance(given, str) and given else call.id
@@ -119,7 +119,8 @@ class BodyCapture:
                 value = pattern.sub(REDACTED, value)
             return value
         if isinstance(value, dict):
-            return {k: self.redact(v) for k, v in value.items()}
+            # Keys too: a secret can be a metadata key as well as a value.
+            return {self.redact(k): self.redact(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.redact(v) for v in value]
         return value

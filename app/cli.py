@@ -18,6 +18,7 @@ from .config import ConfigError, load_settings
 from .db import upgrade
 from .models import CALL_FIELDS
 from .retention import prune
+from .rollup import rebuild
 from .services import services
 
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
@@ -75,6 +76,17 @@ def db_upgrade() -> None:
     url = _settings().database_url
     upgrade(url)
     click.echo(f"database {_safe_url(url)} is up to date")
+
+
+@db.command("rebuild-usage")
+@with_appcontext
+def db_rebuild_usage() -> None:
+    """Recompute the usage roll-up from the calls in the ledger.
+
+    For calls that ended under a version without the roll-up (workers still running during an
+    upgrade). Pruned calls are lost to it: run it before pruning, not after."""
+    rebuild(command_services().db)
+    click.echo("usage roll-up rebuilt from the ledger")
 
 
 # ---- serve ------------------------------------------------------------------------------

@@ -55,8 +55,8 @@ class Routing:
 # provider keys (OpenAI, Anthropic, ...: `sk-...`), Switchboard's own keys, bearer tokens,
 # AWS access key ids, GitHub, Slack and Google API tokens, JSON web tokens, PEM private keys.
 DEFAULT_REDACT_PATTERNS = (
-    r"sk-[A-Za-z0-9_-]{16,}",
-    r"sb-[A-Za-z0-9_-]{32,}",
+    r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{16,}",  # not inside a word: "risk-assessment-…"
+    r"(?<![A-Za-z0-9_-])sb-[A-Za-z0-9_-]{32,}",
     r"(?i:\bbearer)\s+[A-Za-z0-9._~+/-]{8,}=*",
     r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
     r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",

@@ -22,6 +22,7 @@ from typing import Any
 from flask import (
     Blueprint,
     Flask,
+    Request,
     make_response,
     redirect,
     render_template,
@@ -29,6 +30,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
@@ -218,11 +220,22 @@ def load_overview(db: Database, filters: Filters) -> Overview:
     )
 
 
+class DashboardSessions(SecureCookieSessionInterface):
+    """Sessions for the dashboard's pages only: every other request (the API's hot path)
+    gets the null session without reading a cookie."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith("/admin"):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     """Register the pages; with an admin key, derive the session secret and cookie settings."""
     key = app.extensions["switchboard"].settings.admin_key
     if key:
         app.secret_key = session_secret(key)
+    app.session_interface = DashboardSessions()
     app.config.update(
         SESSION_COOKIE_NAME="switchboard_dashboard",
         SESSION_COOKIE_PATH="/admin",

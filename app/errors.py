@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger("switchboard")
@@ -103,7 +103,15 @@ def _unexpected(exc: Exception) -> Response:
     return ApiError(500, "Internal error in Switchboard.", "server_error").response()
 
 
+def refuse_nul_characters() -> None:
+    """Before every request: a NUL in the path or the query is refused with 400 (no column,
+    PostgreSQL's least of all, can hold it, and no name or id contains one)."""
+    if "\x00" in request.path or b"%00" in request.query_string:
+        raise invalid_request("The URL must not contain NUL characters.")
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(refuse_nul_characters)
     app.register_error_handler(ApiError, lambda exc: exc.response())
     app.register_error_handler(HTTPException, _http_exception)
     app.register_error_handler(Exception, _unexpected)

@@ -92,6 +92,8 @@ class Call:
         return int((time.perf_counter() - self.started) * 1000)
 
     def identity(self) -> dict[str, Any]:
+        # Client-chosen strings (the path, the model) are cut to their columns' widths and
+        # lose NUL characters: a row the database refuses must never happen.
         return {
             "id": self.id,
             "request_id": self.request_id,
@@ -100,13 +102,22 @@ class Call:
             "key_name": self.key_name,
             "user": self.user,
             "team": self.team,
-            "endpoint": self.endpoint,
-            "model": self.model,
-            "upstream_model": self.upstream_model,
+            "endpoint": storable(self.endpoint, 200),
+            "model": storable(self.model, 200),
+            "upstream_model": storable(self.upstream_model, 200),
             "provider": self.provider,
             "stream": self.stream,
-            "client_ip": self.client_ip,
+            "client_ip": storable(self.client_ip, 64),
         }
+
+
+def storable(value: str | None, width: int | None = None) -> str | None:
+    """`value` without NUL characters (which PostgreSQL refuses), cut to `width`."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value[:width] if width is not None and len(value) > width else value
 
 
 @dataclass
@@ -133,7 +144,7 @@ class Outcome:
             "reasoning_tokens": u.reasoning_tokens,
             "usage_source": u.source,
             "cost_usd": self.cost_usd,
-            "error": self.error[:2000] if self.error else None,
+            "error": storable(self.error, 2000),
             "ttft_ms": self.ttft_ms,
             "latency_ms": self.latency_ms,
         }
@@ -177,7 +188,8 @@ class Ledger:
         self._blank = dict.fromkeys(self._columns)
         stored = [c.name for c in STORED.columns]
         self._store = db.insert_sql(STORED, stored) + ' ON CONFLICT ("call_id") DO NOTHING'
-        self._errors = (SQLAlchemyError, db.engine.dialect.loaded_dbapi.Error)
+        self._dbapi = db.engine.dialect.loaded_dbapi
+        self._errors = (SQLAlchemyError, self._dbapi.Error)
         self._down_until = 0.0
         self._probe = threading.Lock()
         # Called with each call's final state once its row is written (token counting).
@@ -252,6 +264,13 @@ class Ledger:
             probing = True
         try:
             self.apply(op, values)
+        except (self._dbapi.DataError, self._dbapi.IntegrityError) as exc:
+            # The database is up and refuses this row's content: retrying cannot help.
+            self.spool.set_aside(op, values)
+            log.error("%s write of %s refused by the database (%s): kept in %s", op,
+                      values.get("id") or values.get("call_id"), type(exc).__name__,
+                      self.spool.dir)  # fmt: skip
+            return
         except self._errors as exc:
             if not probing:
                 log.warning(
@@ -313,7 +332,21 @@ class Ledger:
         """Write spooled rows to the database; the calls of dead processes end interrupted."""
         if not self.spool.pending and not self.spool.dir.is_dir():
             return 0
-        return self.spool.replay(self.apply, _pid_alive, self._close_dead)
+        return self.spool.replay(self._replay_one, _pid_alive, self._close_dead)
+
+    def _replay_one(self, op: str, values: dict[str, Any]) -> None:
+        """Apply a spooled write. One the database refuses for its content (not for being
+        away) is set aside in the spool directory and logged, so that it cannot hold back
+        every write spooled after it."""
+        try:
+            self.apply(op, values)
+        except (self._dbapi.DataError, self._dbapi.IntegrityError) as exc:
+            self.spool.set_aside(op, values)
+            log.error(
+                "spooled %s write of %s refused by the database (%s): kept in %s",
+                op, values.get("id") or values.get("call_id"), type(exc).__name__,
+                self.spool.dir,
+            )  # fmt: skip
 
     def _close_dead(self, rows: list[dict[str, Any]]) -> None:
         for tag in {r["worker"] for r in rows if r.get("worker")}:

@@ -199,6 +199,7 @@ class StoredCompletion(Base):
     __table_args__ = (
         Index("ix_stored_completions_key_created", "key_id", "created_at"),
         Index("ix_stored_completions_key_id", "key_id", "id"),
+        Index("ix_stored_completions_created_at", "created_at"),  # retention
     )
 
 

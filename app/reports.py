@@ -27,6 +27,9 @@ USAGE_FIELDS = (
     "latency_p50_ms", "latency_p95_ms",
 )  # fmt: skip
 MAX_PAGE = 10_000
+# Times a report takes: far enough from datetime's limits for hour and day arithmetic.
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(9999, 1, 1)
 CALL_TABLE_FIELDS = (
     "created_at", "id", "key_name", "model", "provider", "stream", "outcome", "status_code",
     "total_tokens", "cost_usd", "latency_ms",
@@ -40,20 +43,29 @@ class ReportError(Exception):
 
 def parse_when(value: str, end_of_day: bool = False, now: datetime | None = None) -> datetime:
     """`YYYY-MM-DD`, an ISO date-time (UTC), or a relative `30m`/`12h`/`7d`/`2w` before `now`
-    (default: the current time)."""
+    (default: the current time). With `end_of_day`, a bare date means the end of that day.
+    Raises `ReportError` for anything else, and for times outside years 1970 to 9998."""
     value = value.strip()
     rel = _RELATIVE.match(value)
-    if rel:
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[rel.group(2)]
-        return (now or utcnow()) - timedelta(**{unit: int(rel.group(1))})
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ReportError(f"not a date: {value!r} (use YYYY-MM-DD, ISO time or 7d)") from exc
-    if when.tzinfo is not None:
-        when = when.replace(tzinfo=None) - (when.utcoffset() or timedelta())
-    if end_of_day and len(value) == 10:
-        when += timedelta(days=1)
+        if rel:
+            unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[rel.group(2)]
+            when = (now or utcnow()) - timedelta(**{unit: int(rel.group(1))})
+        else:
+            try:
+                when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise ReportError(
+                    f"not a date: {value!r} (use YYYY-MM-DD, ISO time or 7d)"
+                ) from exc
+            if when.tzinfo is not None:
+                when = when.replace(tzinfo=None) - (when.utcoffset() or timedelta())
+            if end_of_day and ":" not in value and "T" not in value:  # a bare date
+                when += timedelta(days=1)
+    except OverflowError as exc:
+        raise ReportError(f"out of range: {value!r}") from exc
+    if not EARLIEST <= when <= LATEST:
+        raise ReportError(f"out of range: {value!r} (years 1970 to 9998)")
     return when
 
 

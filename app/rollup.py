@@ -144,7 +144,7 @@ def _hour_sql(dialect: str) -> str:
 
 def rebuild_sql(dialect: str) -> list[str]:
     """Statements that recompute the whole roll-up from the ledger's ended calls (migration,
-    benchmark seeding, `switchboard usage rebuild`). Pruned calls are lost to it."""
+    benchmark seeding, `switchboard db rebuild-usage`). Pruned calls are lost to it."""
     hour = _hour_sql(dialect)
     dims = ", ".join(f"COALESCE({_q(d)}, '')" for d in DIMENSIONS)
     names = ", ".join(map(_q, ("hour", *DIMENSIONS)))

@@ -49,6 +49,14 @@ class Spool:
             os.fsync(self._fd)
             self.pending = True
 
+    def set_aside(self, op: str, values: dict[str, Any]) -> None:
+        """Keep a write the database refused for its content in `refused-<host>-<pid>.txt`
+        (JSON lines, never replayed): for a person to look at, out of the replay's way."""
+        record = {"op": op, "values": _encode(values)}
+        path = self.dir / f"refused-{HOST}-{os.getpid()}.txt"
+        with self._lock, open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+
     def _open(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._pid = os.getpid()

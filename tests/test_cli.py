@@ -213,3 +213,15 @@ def test_calls_newest_first_with_filters(run, ledger_rows):
         ).stdout
     )
     assert [r["id"] for r in following] == ["call_1", "call_0"]
+
+
+def test_db_rebuild_usage_recomputes_the_rollup(run, ledger_rows, database_url):
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM usage_hourly"))
+        conn.execute(text("DELETE FROM usage_latency"))
+    engine.dispose()
+    assert json.loads(run("usage", "--format", "json").stdout) == []
+    assert run("db", "rebuild-usage").exit_code == 0
+    rows = json.loads(run("usage", "--by", "model", "--format", "json").stdout)
+    assert {r["model"]: r["requests"] for r in rows} == {"gpt-4o-mini": 3, "mock": 1}

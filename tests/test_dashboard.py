@@ -566,3 +566,12 @@ def test_sign_in_and_see_the_chart_in_chromium(browser, upstream, databases, tmp
         assert ADMIN_KEY not in srv.log()
     finally:
         stop_server(srv)
+
+
+def test_api_requests_open_no_session(dash_app):
+    interface = dash_app.session_interface
+    cookie = {"Cookie": "switchboard_dashboard=x"}
+    with dash_app.test_request_context("/v1/models", headers=cookie) as ctx:
+        assert interface.is_null_session(interface.open_session(dash_app, ctx.request))
+    with dash_app.test_request_context("/admin/", headers=cookie) as ctx:
+        assert not interface.is_null_session(interface.open_session(dash_app, ctx.request))

@@ -121,3 +121,15 @@ def test_models_listing_is_recorded(client, auth, database_url):
         "alice-laptop",
     )
     assert row["usage_source"] == "absent" and row["total_tokens"] is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/chat/completions/abc%00def", "/v1/chat/completions?model=%00", "/v1/models/%00"],
+)
+def test_a_nul_in_the_url_is_400_and_recorded(client, database_url, path):
+    resp = client.get(path)
+    assert_envelope(resp, 400, "invalid_request_error")
+    [row] = read_calls(database_url)
+    assert (row["outcome"], row["status_code"]) == ("invalid_request", 400)
+    assert "\x00" not in row["endpoint"]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import insert
 
 from app.db import Database
@@ -123,4 +124,35 @@ def test_periodic_sweep_uses_heartbeats(database_url, tmp_path):
         "silent-old": "interrupted",
         "silent-new": "in_progress",
     }
+    db.dispose()
+
+
+def test_a_path_and_model_no_column_can_hold_are_recorded_cut(database_url, tmp_path):
+    db = Database(database_url)
+    ledger = Ledger(db, Spool(tmp_path))
+    call = Call(endpoint="/v1/chat/completions/" + "x\x00" * 200, model="m\x00" + "y" * 300)
+    ledger.finish(call, Outcome("unauthorized", 401, error="bad \x00 key"))
+    [row] = read_calls(database_url)
+    assert row["endpoint"] == ("/v1/chat/completions/" + "x" * 200)[:200]
+    assert row["model"] == ("m" + "y" * 300)[:200]
+    assert row["error"] == "bad  key"
+    assert not ledger.database_down and not Spool(tmp_path).files()
+    db.dispose()
+
+
+def test_a_spooled_row_the_database_refuses_is_set_aside(database_url, tmp_path):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite stores any text: only PostgreSQL refuses an over-wide value")
+    db = Database(database_url)
+    ledger = Ledger(db, Spool(tmp_path))
+    bad, good = Call(endpoint="/v1/x"), Call(endpoint="/v1/y")
+    spool = ledger.spool
+    spool.append("finish", ledger._blank | bad.identity() | {"key_name": "k" * 300,
+                 "outcome": "ok", "attempts": 0, "usage_source": "absent"})  # fmt: skip
+    spool.append("finish", ledger._blank | good.identity() | {"outcome": "ok", "attempts": 0,
+                 "usage_source": "absent"})  # fmt: skip
+    assert ledger.replay_spool() == 2
+    assert [r["id"] for r in read_calls(database_url)] == [good.id]
+    [refused] = list(tmp_path.joinpath("spool").glob("refused-*.txt"))
+    assert bad.id in refused.read_text() and not spool.files()
     db.dispose()

@@ -810,6 +810,24 @@ def test_admin_reports_refuse_a_bad_date(admin, path):
     assert resp.get_json()["error"]["type"] == "invalid_request_error"
 
 
+@pytest.mark.parametrize("path", ["/admin/usage", "/admin/calls"])
+@pytest.mark.parametrize(
+    "query",
+    [{"until": "9999-12-31"}, {"since": "99999999d"}, {"since": "1000000000d"},
+     {"since": "0001-01-01"}, {"model": "\x00"}],
+)  # fmt: skip
+def test_admin_reports_refuse_out_of_range_values_with_400(admin, path, query):
+    resp = admin.get(path, query_string=query)
+    assert resp.status_code == 400
+    assert resp.get_json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_compact_bare_until_date_includes_that_day(svc, known_calls):
+    compact = reports.usage(svc.db, (), until="20261110")
+    dashed = reports.usage(svc.db, (), until="2026-11-10")
+    assert compact == dashed and compact[0]["requests"] == 7
+
+
 def test_admin_calls_pages_with_next_cursor(admin, listed):
     ids, query, pages = [], {"limit": "10"}, []
     while True:

@@ -19,8 +19,8 @@ import requests
 from sqlalchemy import create_engine, text
 
 from app import create_app
-from app.capture import MAX_BODY_CHARS, StreamAssembly
-from app.config import ConfigError, Settings, parse_settings
+from app.capture import MAX_BODY_CHARS, BodyCapture, StreamAssembly
+from app.config import Capture, ConfigError, Settings, parse_settings
 from tests.conftest import (
     Outage,
     Server,
@@ -628,3 +628,18 @@ def test_a_stream_of_two_choices_assembles_each_with_its_logprobs():
         "service_tier": "default",
         "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
     }
+
+
+def test_default_redaction_spares_words_and_covers_keys():
+    capture = BodyCapture(Capture(), ledger=None)  # type: ignore[arg-type]
+    secret = "sb-" + "k" * 40
+    kept = capture.redact(
+        {
+            "note": "risk-assessment-framework and task-management-system stay",
+            "key": "call with sk-abcdefghijklmnop1234 now",
+            secret: "a key as a metadata key",
+        }
+    )
+    assert kept["note"] == "risk-assessment-framework and task-management-system stay"
+    assert kept["key"] == "call with [REDACTED] now"
+    assert secret not in json.dumps(kept) and "[REDACTED]" in kept

@@ -61,6 +61,7 @@ def upgrade() -> None:
         "ix_stored_completions_key_created", "stored_completions", ["key_id", "created_at"]
     )
     op.create_index("ix_stored_completions_key_id", "stored_completions", ["key_id", "id"])
+    op.create_index("ix_stored_completions_created_at", "stored_completions", ["created_at"])
     op.drop_index("ix_calls_outcome", table_name="calls")
     op.create_index("ix_calls_outcome_created_at", "calls", ["outcome", "created_at"])
     # The calls already in the ledger: the roll-up starts complete.
