@@ -93,8 +93,11 @@ class BodyCapture:
     def _row(self, call: Call, body: dict[str, Any], completion: dict[str, Any]) -> dict[str, Any]:
         """The `stored_completions` row: every column, redacted, within the column widths."""
         given = completion.get("id")  # before redaction: the id exactly as the client saw it
-        request = self.redact({k: v for k, v in body.items() if k != "fallbacks"})
-        response = self.redact(completion)
+        # A string longer than a whole body is cut anyway: cut it before the redaction scans
+        # it (a base64 image of megabytes costs every pattern a pass otherwise).
+        request = {k: v for k, v in body.items() if k != "fallbacks"}
+        request = self.redact(_cut_strings(request, MAX_BODY_CHARS))
+        response = self.redact(_cut_strings(completion, MAX_BODY_CHARS))
         # The id the client saw; the call's own when the upstream gave none (or an odd one),
         # so that every stored completion can be found and paged through.
         completion_id = _clean(given)[:ID_WIDTH] if isinstance(given, str) and given else call.id
