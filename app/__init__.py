@@ -9,12 +9,13 @@ from flask import Flask
 
 from . import admin, api, dashboard
 from .budgets import Budgets
+from .call import Call, Outcome
 from .config import Settings, load_settings
 from .db import Database
 from .errors import register_error_handlers
 from .health import health
 from .keys import KeyStore
-from .ledger import Call, Ledger, Outcome
+from .ledger import Ledger
 from .limiter import RateLimiter
 from .relay import Relay, build_transports
 from .routing import CooldownBoard

@@ -17,9 +17,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
+from .call import Call, Outcome
 from .errors import ApiError, invalid_request, outcome_for_status, unauthorized
 from .keys import ClientKey
-from .ledger import Call, Outcome
 from .limiter import rate_headers, subjects_of
 from .models import utcnow
 from .relay import JSONAnswer, StreamAnswer

@@ -21,9 +21,10 @@ import logging
 import re
 from typing import Any
 
+from .call import Call
 from .config import Capture
 from .keys import ClientKey
-from .ledger import Call, Ledger
+from .ledger import Ledger
 
 log = logging.getLogger("switchboard.capture")
 

@@ -24,12 +24,13 @@ from itertools import chain
 from typing import Any
 
 from .budgets import Budgets, budgets_of, worst_case_cost
+from .call import Call, Outcome
 from .capture import BodyCapture
 from .catalog import Deployment, Model, Provider
 from .config import Settings
 from .errors import ApiError, outcome_for_status, upstream_error, upstream_timeout
 from .keys import ClientKey
-from .ledger import Call, Ledger, Outcome
+from .ledger import Ledger
 from .mock import MockTransport
 from .routing import CooldownBoard, backoff, retry_after
 from .streaming import (

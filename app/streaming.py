@@ -11,9 +11,10 @@ import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from .call import Call, Outcome
 from .capture import BodyCapture, StreamAssembly
 from .catalog import Model
-from .ledger import Call, Ledger, Outcome
+from .ledger import Ledger
 from .upstream import Reply, UpstreamTimeout, UpstreamUnreachable
 from .usage import Usage, cost_of, estimate_tokens, prompt_chars, usage_from_upstream
 

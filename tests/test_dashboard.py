@@ -17,8 +17,8 @@ import pytest
 
 from app import create_app
 from app import dashboard_charts as charts
+from app.call import Call, Outcome
 from app.config import Settings
-from app.ledger import Call, Outcome
 from app.models import utcnow
 from app.usage import Usage
 from tests.conftest import ROOT, read_calls, start_server, stop_server, wait_for

@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert
 
+from app.call import Call, Outcome
 from app.db import Database
-from app.ledger import HOST, Call, Ledger, Outcome, worker_tag
+from app.ledger import HOST, Ledger, worker_tag
 from app.models import CallRecord, utcnow
 from app.spool import Spool
 from tests.conftest import ROOT, read_calls

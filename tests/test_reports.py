@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, insert, select
 
 from app import create_app, reports, retention
+from app.call import Call, Outcome
 from app.cli import cli
 from app.config import Settings
-from app.ledger import Call, Outcome
 from app.models import CALL_FIELDS, CALLS, LATENCY, ROLLUP, STORED, utcnow
 from app.rollup import hour_of, rebuild
 from app.services import Services
