@@ -87,8 +87,10 @@ class Ledger:
         self._blank = dict.fromkeys(self._columns)
         stored = [c.name for c in STORED.columns]
         self._store = db.insert_sql(STORED, stored) + ' ON CONFLICT ("call_id") DO NOTHING'
-        self._dbapi = db.engine.dialect.loaded_dbapi
-        self._errors = (SQLAlchemyError, self._dbapi.Error)
+        dbapi = db.engine.dialect.loaded_dbapi
+        self._errors = (SQLAlchemyError, dbapi.Error)
+        # Errors about a row's content, not the database's availability.
+        self._refusals = (dbapi.DataError, dbapi.IntegrityError)
         self._down_until = 0.0
         self._probe = threading.Lock()
         # Called with each call's final state once its row is written (token counting).
@@ -163,12 +165,8 @@ class Ledger:
             probing = True
         try:
             self.apply(op, values)
-        except (self._dbapi.DataError, self._dbapi.IntegrityError) as exc:
-            # The database is up and refuses this row's content: retrying cannot help.
-            self.spool.set_aside(op, values)
-            log.error("%s write of %s refused by the database (%s): kept in %s", op,
-                      values.get("id") or values.get("call_id"), type(exc).__name__,
-                      self.spool.dir)  # fmt: skip
+        except self._refusals as exc:
+            self._set_aside(op, values, exc)
             return
         except self._errors as exc:
             if not probing:
@@ -239,13 +237,16 @@ class Ledger:
         every write spooled after it."""
         try:
             self.apply(op, values)
-        except (self._dbapi.DataError, self._dbapi.IntegrityError) as exc:
-            self.spool.set_aside(op, values)
-            log.error(
-                "spooled %s write of %s refused by the database (%s): kept in %s",
-                op, values.get("id") or values.get("call_id"), type(exc).__name__,
-                self.spool.dir,
-            )  # fmt: skip
+        except self._refusals as exc:
+            self._set_aside(op, values, exc)
+
+    def _set_aside(self, op: str, values: dict[str, Any], exc: Exception) -> None:
+        # The database is up and refuses this row's content: retrying can never help.
+        self.spool.set_aside(op, values)
+        log.error(
+            "%s write of %s refused by the database (%s): kept in %s",
+            op, values.get("id") or values.get("call_id"), type(exc).__name__, self.spool.dir,
+        )  # fmt: skip
 
     def _close_dead(self, rows: list[dict[str, Any]]) -> None:
         for tag in {r["worker"] for r in rows if r.get("worker")}:

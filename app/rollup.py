@@ -55,26 +55,37 @@ def _q(name: str) -> str:
     return f'"{name}"'
 
 
+_KEYS = ("hour", *DIMENSIONS)
+_HOURLY = (*_KEYS, *COUNTERS, "cost_usd")
+_LATENCY = (*_KEYS, "bucket")
+
+
+def _add_hourly(source: str) -> str:
+    """Add the row of `source` (`VALUES (...)` or a `SELECT`) to its `usage_hourly` row."""
+    adds = ", ".join(f"{_q(c)} = usage_hourly.{_q(c)} + excluded.{_q(c)}" for c in _HOURLY[7:])
+    return (
+        f"INSERT INTO usage_hourly ({', '.join(map(_q, _HOURLY))}) {source} "
+        f"ON CONFLICT ({', '.join(map(_q, _KEYS))}) DO UPDATE SET {adds}"
+    )
+
+
+def _add_latency(source: str) -> str:
+    """Add the `calls` of `source` (`_LATENCY` columns, then calls) to its bucket."""
+    return (
+        f"INSERT INTO usage_latency ({', '.join(map(_q, _LATENCY))}, calls) {source} "
+        f"ON CONFLICT ({', '.join(map(_q, _LATENCY))}) "
+        f"DO UPDATE SET calls = usage_latency.calls + excluded.calls"
+    )
+
+
 class RollupSQL:
     """The upsert statements that add a call to the roll-up, in the driver's own parameter
     style (`param`), built once. Both SQLite (3.24+) and PostgreSQL take `ON CONFLICT`."""
 
     def __init__(self, param: Any) -> None:
-        keys = ("hour", *DIMENSIONS)
-        cols = (*keys, *COUNTERS, "cost_usd")
-        adds = ", ".join(f"{_q(c)} = usage_hourly.{_q(c)} + excluded.{_q(c)}" for c in cols[7:])
-        self.add = (
-            f"INSERT INTO usage_hourly ({', '.join(map(_q, cols))}) "
-            f"VALUES ({', '.join(param(c) for c in cols)}) "
-            f"ON CONFLICT ({', '.join(map(_q, keys))}) DO UPDATE SET {adds}"
-        )
-        lat = (*keys, "bucket")
-        self.add_latency = (
-            f"INSERT INTO usage_latency ({', '.join(map(_q, lat))}, calls) "
-            f"VALUES ({', '.join(param(c) for c in lat)}, {param('calls')}) "
-            f"ON CONFLICT ({', '.join(map(_q, lat))}) "
-            f"DO UPDATE SET calls = usage_latency.calls + excluded.calls"
-        )
+        self.add = _add_hourly(f"VALUES ({', '.join(param(c) for c in _HOURLY)})")
+        values = ", ".join(param(c) for c in (*_LATENCY, "calls"))
+        self.add_latency = _add_latency(f"VALUES ({values})")
 
     def statements(self, row: dict[str, Any], sign: int = 1) -> Iterable[tuple[str, dict]]:
         """(sql, params) adding the ended call `row` to the roll-up (`sign=-1`: taking it
@@ -86,7 +97,7 @@ class RollupSQL:
                 values[name] = -values[name]
         yield self.add, values
         if bucket is not None:
-            keys = {k: values[k] for k in ("hour", *DIMENSIONS)}
+            keys = {k: values[k] for k in _KEYS}
             yield self.add_latency, keys | {"bucket": bucket, "calls": sign}
 
 
@@ -103,20 +114,14 @@ def end_and_roll_sql(update_open: str) -> str:
         kind = _PG_TYPES.get(name, "bigint" if name in COUNTERS else "varchar")
         return f"%(r_{name})s::{kind}"
 
-    keys = ("hour", *DIMENSIONS)
-    cols = (*keys, *COUNTERS, "cost_usd")
-    adds = ", ".join(f"{_q(c)} = usage_hourly.{_q(c)} + excluded.{_q(c)}" for c in cols[7:])
-    lat = (*keys, "bucket")
+    hourly = f"SELECT {', '.join(value(c) for c in _HOURLY)} FROM ended"
+    latency = (
+        f"SELECT {', '.join(value(c) for c in _LATENCY)}, 1 FROM ended "
+        f"WHERE {value('bucket')} IS NOT NULL"
+    )
     return (
         f"WITH ended AS ({update_open} RETURNING 1), "
-        f"hourly AS (INSERT INTO usage_hourly ({', '.join(map(_q, cols))}) "
-        f"SELECT {', '.join(value(c) for c in cols)} FROM ended "
-        f"ON CONFLICT ({', '.join(map(_q, keys))}) DO UPDATE SET {adds}), "
-        f"latency AS (INSERT INTO usage_latency ({', '.join(map(_q, lat))}, calls) "
-        f"SELECT {', '.join(value(c) for c in lat)}, 1 FROM ended "
-        f"WHERE {value('bucket')} IS NOT NULL "
-        f"ON CONFLICT ({', '.join(map(_q, lat))}) "
-        f"DO UPDATE SET calls = usage_latency.calls + excluded.calls) "
+        f"hourly AS ({_add_hourly(hourly)}), latency AS ({_add_latency(latency)}) "
         f"SELECT count(*) FROM ended"
     )
 
