@@ -295,14 +295,13 @@ def usage(
     lo, hi = _window(since, until)
     first = _ceil_hour(lo) if lo is not None else None
     last = hour_of(hi) if hi is not None else None
+    # The roll-up answers for the whole hours inside the window, if any; `calls` for the rest.
+    whole = first is None or last is None or first < last
     raw: list[tuple[datetime | None, datetime | None]] = []
-    if first is not None and last is not None and first >= last:
+    if not whole:
         raw.append((lo, hi))
-        first = last = None
-        whole = False
     else:
-        whole = True
-        if lo is not None and lo < first:  # type: ignore[operator]
+        if lo is not None and first is not None and lo < first:
             raw.append((lo, first))
         if hi is not None and last is not None and last < hi:
             raw.append((last, hi))
