@@ -1,5 +1,5 @@
-"""WSGI entry point: `gunicorn -c gunicorn.conf.py wsgi:app`."""
+"""WSGI entry point of a source checkout: `gunicorn -c gunicorn.conf.py wsgi:app`."""
 
-from app import create_app
+from switchboard import create_app
 
 app = create_app()

@@ -1,36 +1,23 @@
-"""The OpenAI error envelope (SPEC 1.3) and the one place that turns failures into it."""
+"""The errors Switchboard answers with, one constructor each (docs/api.md, "Errors").
+
+`ApiError` carries what the client is told: status, message, type, code, param and headers.
+Any layer may raise it; only the web faces turn it into a response (`gateway.envelope`), so
+nothing here knows Flask. `BadArgument` is a value a person gave (a command-line option, a
+report's query parameter) that cannot be used; the faces turn it into a usage error or a 400.
+"""
 
 from __future__ import annotations
 
-import logging
-
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-
-log = logging.getLogger("switchboard")
-
-# status -> ledger outcome for calls that end in an error answer
-OUTCOME_BY_STATUS = {
-    401: "unauthorized",
-    403: "forbidden",
-    429: "rate_limited",
-    502: "upstream_error",
-    504: "upstream_timeout",
-}
+# How long a client is told to wait when the database or a store is away.
+RETRY_AFTER_SECONDS = "5"
 
 
-def outcome_for_status(status: int) -> str:
-    if status < 400:
-        return "ok"
-    if status in OUTCOME_BY_STATUS:
-        return OUTCOME_BY_STATUS[status]
-    if status >= 500:
-        return "internal_error"
-    return "invalid_request"
+class BadArgument(ValueError):
+    """A date, age, group, format or cursor that a report, listing or prune cannot use."""
 
 
 class ApiError(Exception):
-    """An error answered to the client in the OpenAI envelope."""
+    """An error answered to the client in the envelope of the API that was called."""
 
     def __init__(
         self,
@@ -50,6 +37,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, dict[str, str | None]]:
+        """OpenAI's envelope: `{"error": {"message", "type", "param", "code"}}`."""
         return {
             "error": {
                 "message": self.message,
@@ -58,13 +46,6 @@ class ApiError(Exception):
                 "code": self.code,
             }
         }
-
-    def response(self) -> Response:
-        resp = jsonify(self.body())
-        resp.status_code = self.status
-        for name, value in self.headers.items():
-            resp.headers[name] = value
-        return resp
 
 
 def invalid_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
@@ -75,6 +56,26 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, message, "authentication_error", "invalid_api_key")
 
 
+def model_not_found(name: str) -> ApiError:
+    """An unknown model, or one the key may not see (the two are not told apart)."""
+    return ApiError(
+        404,
+        f"The model '{name}' does not exist or you do not have access to it.",
+        code="model_not_found",
+        param="model",
+    )
+
+
+def model_not_allowed(name: str) -> ApiError:
+    return ApiError(
+        403,
+        f"This key is not allowed to use the model '{name}'.",
+        "permission_error",
+        "model_not_allowed",
+        "model",
+    )
+
+
 def upstream_error(message: str, code: str | None = None) -> ApiError:
     return ApiError(502, message, "upstream_error", code)
 
@@ -83,35 +84,14 @@ def upstream_timeout(message: str) -> ApiError:
     return ApiError(504, message, "upstream_error", "upstream_timeout")
 
 
-def _http_exception(exc: HTTPException) -> Response:
-    status = exc.code or 500
-    if isinstance(exc, RequestEntityTooLarge):
-        err = ApiError(413, "Request body is too large.", code="request_too_large")
-    elif status == 404:
-        err = ApiError(404, "Unknown URL: no such route.", code="unknown_url")
-    elif status == 405:
-        err = ApiError(405, "Method not allowed for this URL.", code="method_not_allowed")
-    else:
-        kind = "invalid_request_error" if status < 500 else "server_error"
-        err = ApiError(status, exc.description or exc.name, kind)
-    return err.response()
-
-
-def _unexpected(exc: Exception) -> Response:
-    # The stack trace goes to the log only; the client sees the envelope and no detail.
-    log.exception("unhandled error: %s", type(exc).__name__)
-    return ApiError(500, "Internal error in Switchboard.", "server_error").response()
-
-
-def refuse_nul_characters() -> None:
-    """Before every request: a NUL in the path or the query is refused with 400 (no column,
-    PostgreSQL's least of all, can hold it, and no name or id contains one)."""
-    if "\x00" in request.path or b"%00" in request.query_string:
-        raise invalid_request("The URL must not contain NUL characters.")
-
-
-def register_error_handlers(app: Flask) -> None:
-    app.before_request(refuse_nul_characters)
-    app.register_error_handler(ApiError, lambda exc: exc.response())
-    app.register_error_handler(HTTPException, _http_exception)
-    app.register_error_handler(Exception, _unexpected)
+def database_unavailable(consequence: str, retry: bool = True) -> ApiError:
+    """503 `database_unavailable`: the database cannot be reached, and `consequence` says what
+    that means for this call ("calls are refused until it is back", ...)."""
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if retry else None
+    return ApiError(
+        503,
+        f"The database is unavailable: {consequence}.",
+        "server_error",
+        "database_unavailable",
+        headers=headers,
+    )

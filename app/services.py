@@ -6,17 +6,17 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .budgets import Budgets
+from .access.budgets import Budgets
+from .access.keys import KeyStore
+from .access.limits import RateLimiter
+from .access.teams import TeamStore
 from .config import Settings
-from .db import Database
-from .keys import KeyStore
-from .ledger import Ledger
-from .limiter import RateLimiter
-from .relay import Relay
-from .routing import CooldownBoard
-from .sweeper import Sweeper
-from .teams import TeamStore
-from .upstream import Transport
+from .database import Database
+from .ledger.ledger import Ledger
+from .ledger.sweeper import Sweeper
+from .relay.cooldown import CooldownBoard
+from .relay.loop import Relay
+from .relay.transport import Transport
 
 
 @dataclass

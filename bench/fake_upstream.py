@@ -14,7 +14,8 @@ thousands of connections from one event loop and takes its behaviour from the mo
 
 GET /stats answers the connections accepted and the requests served so far.
 
-The bodies are those of tests/fake_upstream.py (`completion`, `chunk`), built once per model.
+The bodies have the shape of OpenAI's chat completion and chunk objects (`completion`,
+`chunk` below), built once per model. bench/ never imports tests/: it runs on its own.
 """
 
 from __future__ import annotations
@@ -24,13 +25,44 @@ import json
 import re
 import resource
 import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 
-from tests.fake_upstream import USAGE, chunk, completion  # noqa: E402
+
+
+def completion(model: str, content: str, usage: dict[str, Any] | None) -> dict[str, Any]:
+    """A chat.completion with one choice."""
+    message = {"role": "assistant", "content": content, "refusal": None}
+    body: dict[str, Any] = {
+        "id": "chatcmpl-bench123",
+        "object": "chat.completion",
+        "created": 1741569952,
+        "model": model + "-2025-01-01",
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "system_fingerprint": "fp_bench",
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def chunk(
+    model: str, delta: dict[str, Any], finish: str | None = None, usage_null: bool = False
+) -> dict[str, Any]:
+    """A chat.completion.chunk with one choice (`usage: null` where OpenAI sends it)."""
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    body: dict[str, Any] = {
+        "id": "chatcmpl-bench123",
+        "object": "chat.completion.chunk",
+        "created": 1741569952,
+        "model": model + "-2025-01-01",
+        "choices": [choice],
+    }
+    if usage_null:
+        body["usage"] = None
+    return body
+
 
 MODEL = re.compile(r"^bench-d(\d+)-n(\d+)-g(\d+)$")
 STREAM_HEAD = (

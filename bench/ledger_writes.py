@@ -10,7 +10,7 @@
 
 Run by hand, never in CI. Each measurement runs in a subprocess whose `sys.path` starts with
 the tree, so it imports that tree's `app` (its `Database`, `Ledger`, migrations). The
-subprocess creates a fresh database with the tree's `app.db.upgrade` (SQLite: the file is
+subprocess creates a fresh database with the tree's own `upgrade` (SQLite: the file is
 deleted first; PostgreSQL: the database is dropped and created through the `postgres`
 database), writes `--warmup` untimed pairs, then times `--pairs` open + finish pairs from one
 thread, then `--pairs` more from `--threads` threads of the same process (one `Database`, one
@@ -188,6 +188,43 @@ def summary(timings: list[tuple[int, int]], wall: float) -> dict[str, Any]:
     }
 
 
+def tree_modules() -> types.SimpleNamespace:
+    """The ledger's parts from the source folder `app/` of the tree on sys.path[0], in the
+    package layout (app/ledger/, app/database.py) or the flat one of older commits (whose
+    `Outcome` is today's `CallEnd`)."""
+    import importlib
+    import importlib.util
+
+    app = importlib.import_module("app")
+    if not Path(str(app.__file__)).resolve().is_relative_to(Path(sys.path[0])):
+        sys.exit(f"imported app from {app.__file__}, not from {sys.path[0]}")
+    try:
+        database = importlib.import_module("app.database")
+        # Installed, the migrations are `switchboard.migrations`; here, the tree's own folder.
+        spec = importlib.util.spec_from_file_location(
+            "app.migrations", Path(sys.path[0]) / "migrations" / "__init__.py"
+        )
+        assert spec is not None and spec.loader is not None
+        sys.modules["app.migrations"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["app.migrations"])
+        ledger = importlib.import_module("app.ledger.ledger")
+        call = importlib.import_module("app.ledger.call")
+        spool = importlib.import_module("app.ledger.spool")
+        usage = importlib.import_module("app.ledger.usage")
+        end = call.CallEnd
+    except ModuleNotFoundError:
+        database = importlib.import_module("app.db")
+        ledger = importlib.import_module("app.ledger")
+        call = ledger
+        spool = importlib.import_module("app.spool")
+        usage = importlib.import_module("app.usage")
+        end = call.Outcome
+    return types.SimpleNamespace(
+        upgrade=database.upgrade, Database=database.Database, Ledger=ledger.Ledger,
+        Spool=spool.Spool, Call=call.Call, Outcome=end, Usage=usage.Usage,
+    )  # fmt: skip
+
+
 def measure(args: argparse.Namespace) -> None:
     tree = Path(args.tree).resolve()
     sys.path.insert(0, str(tree))
@@ -195,13 +232,7 @@ def measure(args: argparse.Namespace) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
 
-    import app.db
-    import app.ledger
-    import app.spool
-    import app.usage
-
-    if not Path(app.__file__).resolve().is_relative_to(tree):
-        sys.exit(f"imported app from {app.__file__}, not from {tree}")
+    parts = tree_modules()
     parsed = make_url(args.url)
     sqlite = parsed.get_backend_name() == "sqlite"
     admin = None
@@ -228,12 +259,10 @@ def measure(args: argparse.Namespace) -> None:
     spool_dir = tempfile.mkdtemp(prefix="ledger-writes-spool-")
     db = None
     try:
-        app.db.upgrade(url)
-        db = app.db.Database(url, busy_timeout=5.0)
-        ledger = app.ledger.Ledger(db, app.spool.Spool(spool_dir))
-        names = types.SimpleNamespace(
-            Call=app.ledger.Call, Outcome=app.ledger.Outcome, Usage=app.usage.Usage
-        )
+        parts.upgrade(url)
+        db = parts.Database(url, busy_timeout=5.0)
+        ledger = parts.Ledger(db, parts.Spool(spool_dir))
+        names = types.SimpleNamespace(Call=parts.Call, Outcome=parts.Outcome, Usage=parts.Usage)
         specs = draw(random.Random(42), args.warmup + 2 * args.pairs)
         warm, single, many = (
             specs[: args.warmup],

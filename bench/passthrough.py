@@ -2,10 +2,12 @@
 
 No keys, no validation, no ledger: parse the body, POST it to the upstream over one pooled
 `requests.Session`, relay the answer (streams with `read1`, as they arrive). Run by
-bench/run.py under gunicorn gthread with Switchboard's default workers and threads:
+bench/run.py under gunicorn gthread with Switchboard's own gunicorn settings (workers, threads,
+worker connections, keep-alive, timeout: read from `switchboard.gunicorn_conf` by
+bench/servers.py), e.g. with the defaults:
 
     BENCH_UPSTREAM=http://127.0.0.1:9100/v1 python -m gunicorn --pythonpath bench \
-        -w 2 -k gthread --threads 512 --worker-connections 576 passthrough:app
+        -w 2 -k gthread --threads 512 --worker-connections 512 passthrough:app
 """
 
 from __future__ import annotations

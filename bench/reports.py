@@ -41,10 +41,10 @@ import sqlalchemy.exc  # noqa: E402
 from sqlalchemy import create_engine, event, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
-
-from app import reports, rollup  # noqa: E402
-from app.db import Database, upgrade  # noqa: E402
-from app.models import CALLS, KEYS, utcnow  # noqa: E402
+from switchboard import reports  # noqa: E402
+from switchboard.database import Database, upgrade  # noqa: E402
+from switchboard.ledger import rollup  # noqa: E402
+from switchboard.tables import CALLS, KEYS, utcnow  # noqa: E402
 
 DAYS = 90
 BATCH = 20_000

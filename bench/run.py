@@ -9,7 +9,7 @@ Run by hand, never in CI. Everything runs on 127.0.0.1: one fast fake upstream
 - direct: the load generator talks to the fake upstream itself;
 - passthrough: bench/passthrough.py, a bare Flask + requests relay under gunicorn gthread with
   Switchboard's default workers and threads: the ceiling of this stack;
-- switchboard: `python -m app.cli serve` with gunicorn.conf.py's defaults, a fresh SQLite
+- switchboard: `python -m switchboard serve` with gunicorn.conf.py's defaults, a fresh SQLite
   database (`db upgrade`), a key (`keys create`), the ledger on.
 
 Writes results.json and results.md to --out (default bench/results/) and prints the tables.

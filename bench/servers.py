@@ -14,15 +14,20 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from switchboard import gunicorn_conf
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
-# Switchboard's defaults (gunicorn.conf.py): the pass-through gets the same.
-WORKERS = 2
-THREADS = 512
-WORKER_CONNECTIONS = THREADS + 64
+# The pass-through runs with Switchboard's own gunicorn settings, read from the module that
+# `switchboard serve` uses, so that both are measured like for like.
+WORKERS = gunicorn_conf.workers
+THREADS = gunicorn_conf.threads
+WORKER_CONNECTIONS = gunicorn_conf.worker_connections
+KEEPALIVE = gunicorn_conf.keepalive
+TIMEOUT = gunicorn_conf.timeout
 
 
 def free_port() -> int:
@@ -148,9 +153,9 @@ def start_passthrough(workdir: Path, upstream: str, gunicorn_args: str = "") -> 
         "--worker-connections",
         str(WORKER_CONNECTIONS),
         "--keep-alive",
-        "5",
+        str(KEEPALIVE),
         "--timeout",
-        "60",
+        str(TIMEOUT),
         "--no-control-socket",
         *shlex.split(gunicorn_args),
         "passthrough:app",
@@ -160,7 +165,7 @@ def start_passthrough(workdir: Path, upstream: str, gunicorn_args: str = "") -> 
 
 def cli(env: dict[str, str], workdir: Path, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
+        [sys.executable, "-m", "switchboard", *args],
         env=env,
         cwd=workdir,
         capture_output=True,
@@ -180,7 +185,7 @@ def start_switchboard(
     variant: str | None = None,
     gunicorn_args: str = "",
 ) -> Server:
-    """Fresh SQLite database, migrated; a key; `python -m app.cli serve` with the defaults.
+    """Fresh SQLite database, migrated; a key; `python -m switchboard serve` with the defaults.
 
     `workers` overrides gunicorn.conf.py's, `gunicorn_args` are added to GUNICORN_CMD_ARGS; a
     `variant` (bench/variant_app.py) runs the same gunicorn command `serve` runs, with
@@ -219,7 +224,7 @@ def start_switchboard(
     key = cli(env, workdir, "keys", "create", "--name", "bench").strip().splitlines()[-1]
     port = free_port()
     if variant is None:
-        argv = [sys.executable, "-m", "app.cli", "serve", "--bind", f"127.0.0.1:{port}"]
+        argv = [sys.executable, "-m", "switchboard", "serve", "--bind", f"127.0.0.1:{port}"]
     else:
         env |= {"BENCH_VARIANT": variant, "BENCH_STATS_DIR": str(workdir)}
         argv = [

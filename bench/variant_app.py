@@ -1,7 +1,8 @@
 """Switchboard's app with one part changed at run time, to measure what that part costs.
 
 Used only by bench/variants.py, served as `variant_app:create_app()` with gunicorn.conf.py.
-Nothing in app/ is edited; the change is chosen by BENCH_VARIANT:
+Nothing in app/ is edited (a replaced name that has moved stops the run); the change is chosen
+by BENCH_VARIANT:
 
 - (empty): Switchboard as it is;
 - no-ledger: `Ledger.open` and `Ledger.finish` do nothing (no database write per call);
@@ -18,13 +19,21 @@ import threading
 import time
 from typing import Any
 
-from app import create_app as _create_app
-from app.db import Database
-from app.ledger import Ledger
+from switchboard import create_app as _create_app
+from switchboard.database import Database
+from switchboard.ledger.ledger import Ledger
 
 VARIANT = os.environ.get("BENCH_VARIANT", "")
 _waits: list[float] = []
 _holds: list[float] = []
+
+
+def _replace(owner: type, name: str, new: Any) -> None:
+    """Replace `owner.name`, failing loudly when it has moved or been renamed (the variant
+    would otherwise measure Switchboard unchanged and say it measured the change)."""
+    if not callable(getattr(owner, name, None)):
+        raise SystemExit(f"bench variant: {owner.__qualname__}.{name} no longer exists")
+    setattr(owner, name, new)
 
 
 def _no_ledger() -> None:
@@ -34,8 +43,8 @@ def _no_ledger() -> None:
     def finish(self: Ledger, call: Any, result: Any) -> None:
         call.recorded = True
 
-    Ledger.open = open_  # type: ignore[method-assign]
-    Ledger.finish = finish  # type: ignore[method-assign]
+    _replace(Ledger, "open", open_)
+    _replace(Ledger, "finish", finish)
 
 
 class _TimedLock:
@@ -62,10 +71,12 @@ def _timed_writes() -> None:
 
     def timed_init(self: Database, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
+        if not hasattr(self, "_write_lock"):
+            raise SystemExit("bench variant: Database._write_lock no longer exists")
         if self._write_lock is not None:
             self._write_lock = _TimedLock(self._write_lock)  # type: ignore[assignment]
 
-    Database.__init__ = timed_init  # type: ignore[method-assign]
+    _replace(Database, "__init__", timed_init)
     directory = os.environ.get("BENCH_STATS_DIR", "/tmp")
 
     def dump() -> None:

@@ -5,7 +5,7 @@
 
 Variants (bench/variant_app.py; app/ is not edited):
 - passthrough: bench/passthrough.py, the ceiling of the stack;
-- switchboard: as deployed (`python -m app.cli serve`);
+- switchboard: as deployed (`python -m switchboard serve`);
 - workers-1: `serve --workers 1` (no second process contending for the SQLite file);
 - no-ledger: `Ledger.open`/`Ledger.finish` do nothing;
 - timed-writes: as deployed, with the SQLite write lock timed (wait for it, then held);

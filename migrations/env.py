@@ -2,8 +2,7 @@
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
-
-from app.models import Base
+from switchboard.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -25,10 +25,10 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from switchboard import create_app
+from switchboard.config import Settings, parse_settings
+from switchboard.database import upgrade
 
-from app import create_app
-from app.config import Settings, parse_settings
-from app.db import upgrade
 from tests.fake_upstream import FakeUpstream
 from tests.tcp_proxy import TcpProxy
 
@@ -342,7 +342,7 @@ class Server:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "app.cli", *args], env=self.env, cwd=ROOT,
+            [sys.executable, "-m", "switchboard", *args], env=self.env, cwd=ROOT,
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
 
@@ -379,7 +379,7 @@ def start_server(
     log_path = workdir / "gunicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--bind", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "switchboard", "serve", "--bind", f"127.0.0.1:{port}",
              "--workers", str(workers)],
             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskCliRunner
-
-from app import create_app
-from app.config import Settings
+from switchboard import create_app
+from switchboard.config import Settings
 
 ADMIN_KEY = "adm-" + uuid.uuid4().hex
 
@@ -155,7 +154,7 @@ def test_get_update_and_revoke_a_key(admin, admin_app):
 
 def test_cli_actions_are_in_the_admin_log(admin_app, admin):
     runner: FlaskCliRunner = admin_app.test_cli_runner()
-    from app.cli import cli
+    from switchboard.cli.main import cli
 
     created = runner.invoke(cli, ["keys", "create", "--name", "cli-key", "--rpm", "5"])
     assert created.exit_code == 0, created.output

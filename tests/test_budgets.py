@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import requests
+from switchboard import create_app
+from switchboard.access.budgets import period_of, worst_case_cost
+from switchboard.cli.main import cli
 
-from app import create_app
-from app.budgets import period_of, worst_case_cost
-from app.cli import cli
 from tests.conftest import read_calls, start_server, stop_server
 
 
@@ -111,7 +111,8 @@ def test_concurrent_calls_never_overspend(upstream, databases, tmp_path):
     try:
         mark = uuid.uuid4().hex[:8]
         body = body_for(mark)
-        from app.config import parse_settings
+        from switchboard.config import parse_settings
+
         from tests.conftest import switchboard_config
 
         model = parse_settings(switchboard_config("http://x/v1", "sqlite://"), "t").models

@@ -10,12 +10,11 @@ from datetime import datetime
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, insert, inspect, text
-
-from app.cli import cli
-from app.db import upgrade
-from app.keys import hash_key
-from app.models import CallRecord
-from app.rollup import rebuild_sql
+from switchboard.access.keys import hash_key
+from switchboard.cli.main import cli
+from switchboard.database import upgrade
+from switchboard.ledger.rollup import rebuild_sql
+from switchboard.tables import CallRecord
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from switchboard import create_app
+from switchboard.admin import charts
+from switchboard.config import Settings
+from switchboard.ledger.call import Call, CallEnd
+from switchboard.ledger.usage import Usage
+from switchboard.tables import utcnow
 
-from app import create_app
-from app import dashboard_charts as charts
-from app.call import Call, Outcome
-from app.config import Settings
-from app.models import utcnow
-from app.usage import Usage
 from tests.conftest import ROOT, read_calls, start_server, stop_server, wait_for
 
 ADMIN_KEY = "adm-" + uuid.uuid4().hex
@@ -104,7 +104,7 @@ def record(
     )
     with app.app_context():
         app.extensions["switchboard"].ledger.finish(
-            call, Outcome(outcome, status, usage, cost_usd=cost, latency_ms=latency_ms)
+            call, CallEnd(outcome, status, usage, cost_usd=cost, latency_ms=latency_ms)
         )
 
 

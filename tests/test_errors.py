@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from switchboard import create_app
 
-from app import create_app
 from tests.conftest import read_calls
 
 HELLO = [{"role": "user", "content": "Hello"}]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-
-from app import create_app
-from app.config import DEFAULT_MOCK_MODELS, ConfigError, load_settings, parse_settings
+from switchboard import create_app
+from switchboard.config import DEFAULT_MOCK_MODELS, ConfigError, load_settings, parse_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -162,12 +162,21 @@ def test_broken_toml_is_an_error(tmp_path):
         load_settings(write(tmp_path, "[[providers]\nname = "))
 
 
-def test_example_configuration_file_loads(monkeypatch):
+def example_configuration(tmp_path: Path) -> Path:
+    """The example configuration of docs/configuration.md, written out as a file."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    found = re.search(r"<!-- example: switchboard.toml -->\n```toml\n(.*?)\n```\n", page, re.S)
+    assert found, "docs/configuration.md lost its example configuration block"
+    path = tmp_path / "switchboard.toml"
+    path.write_text(found.group(1) + "\n")
+    return path
+
+
+def test_example_configuration_file_loads(monkeypatch, tmp_path):
     for name in ("PGPASSWORD", "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"):
         monkeypatch.setenv(name, "secret-" + name)
     monkeypatch.delenv("SWITCHBOARD_DATABASE_URL", raising=False)
-    path = Path(__file__).resolve().parent.parent / "docs" / "switchboard.example.toml"
-    settings = load_settings(path)
+    settings = load_settings(example_configuration(tmp_path))
     mini = settings.models["gpt-4o-mini"]
     assert [(d.provider, d.upstream_model, d.weight) for d in mini.deployments] == [
         ("openai", "gpt-4o-mini", 3.0),

@@ -62,7 +62,7 @@ def worker_pids(master: int) -> list[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == master and b"app.serving" not in cmdline:
+        if ppid == master and b"switchboard.ledger.serving" not in cmdline:
             pids.append(int(entry.name))
     return pids
 

@@ -369,7 +369,7 @@ def test_newcomer_demo_runs_on_sqlite_with_the_mock_provider(tmp_path):
     log_path = tmp_path / "demo.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--demo", "--bind",
+            [sys.executable, "-m", "switchboard", "serve", "--demo", "--bind",
              f"127.0.0.1:{port}", "--workers", "1"],
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -9,12 +9,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert
+from switchboard.database import Database
+from switchboard.ledger.call import Call, CallEnd
+from switchboard.ledger.ledger import Ledger
+from switchboard.ledger.liveness import HOST, worker_tag
+from switchboard.ledger.spool import Spool
+from switchboard.tables import CallRecord, utcnow
 
-from app.call import Call, Outcome
-from app.db import Database
-from app.ledger import HOST, Ledger, worker_tag
-from app.models import CallRecord, utcnow
-from app.spool import Spool
 from tests.conftest import ROOT, read_calls
 
 
@@ -43,9 +44,9 @@ def test_open_and_finish_write_one_row(database_url, tmp_path):
     call = Call(endpoint="/v1/chat/completions", model="m")
     ledger.open(call)
     [row] = read_calls(database_url)
-    assert (row["outcome"], row["worker"]) == ("in_progress", ledger.tag)
-    ledger.finish(call, Outcome("ok", 200))
-    ledger.finish(call, Outcome("upstream_error", 502))  # a second finish changes nothing
+    assert (row["outcome"], row["worker"]) == ("in_progress", ledger.liveness.tag)
+    ledger.finish(call, CallEnd("ok", 200))
+    ledger.finish(call, CallEnd("upstream_error", 502))  # a second finish changes nothing
     [row] = read_calls(database_url)
     assert (row["outcome"], row["status_code"], row["worker"]) == ("ok", 200, None)
     db.dispose()
@@ -57,7 +58,7 @@ def test_rows_of_a_dead_master_are_interrupted_at_start(database_url, tmp_path):
     open_row(db, "dead-1", f"{HOST}:{dead}:{dead + 1}")
     open_row(db, "alive-1", worker_tag())  # this test process's master: alive
     open_row(db, "elsewhere-1", f"other-host:{dead}:1")  # another instance's business
-    assert Ledger(db, Spool(tmp_path)).interrupt_dead_masters() == 1
+    assert Ledger(db, Spool(tmp_path)).liveness.interrupt_dead_masters() == 1
     assert outcomes(database_url) == {
         "dead-1": "interrupted",
         "alive-1": "in_progress",
@@ -67,13 +68,13 @@ def test_rows_of_a_dead_master_are_interrupted_at_start(database_url, tmp_path):
 
 
 def ledger_task(database_url: str, *args: str, config: str | None = None):
-    """Run `python -m app.serving ARGS` as the gunicorn master does."""
+    """Run `python -m switchboard.ledger.serving ARGS` as the gunicorn master does."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     env["SWITCHBOARD_DATABASE_URL"] = database_url
     if config:
         env["SWITCHBOARD_CONFIG"] = config
     return subprocess.run(
-        [sys.executable, "-m", "app.serving", *args],
+        [sys.executable, "-m", "switchboard.ledger.serving", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -115,11 +116,11 @@ def test_worker_exited_task_interrupts_only_that_workers_rows(database_url):
 def test_periodic_sweep_uses_heartbeats(database_url, tmp_path):
     db = Database(database_url)
     ledger = Ledger(db, Spool(tmp_path))
-    ledger.heartbeat()
-    open_row(db, "mine-old", ledger.tag, age_seconds=600)  # long stream, worker alive
+    ledger.liveness.heartbeat()
+    open_row(db, "mine-old", ledger.liveness.tag, age_seconds=600)  # long stream, worker alive
     open_row(db, "silent-old", f"{HOST}:1:2", age_seconds=600)  # no heartbeat at all
     open_row(db, "silent-new", f"{HOST}:1:3", age_seconds=0)  # too young to judge
-    assert ledger.sweep(stale_after=60) == 1
+    assert ledger.liveness.sweep(stale_after=60) == 1
     assert outcomes(database_url) == {
         "mine-old": "in_progress",
         "silent-old": "interrupted",
@@ -132,7 +133,7 @@ def test_a_path_and_model_no_column_can_hold_are_recorded_cut(database_url, tmp_
     db = Database(database_url)
     ledger = Ledger(db, Spool(tmp_path))
     call = Call(endpoint="/v1/chat/completions/" + "x\x00" * 200, model="m\x00" + "y" * 300)
-    ledger.finish(call, Outcome("unauthorized", 401, error="bad \x00 key"))
+    ledger.finish(call, CallEnd("unauthorized", 401, error="bad \x00 key"))
     [row] = read_calls(database_url)
     assert row["endpoint"] == ("/v1/chat/completions/" + "x" * 200)[:200]
     assert row["model"] == ("m" + "y" * 300)[:200]
@@ -148,9 +149,10 @@ def test_a_spooled_row_the_database_refuses_is_set_aside(database_url, tmp_path)
     ledger = Ledger(db, Spool(tmp_path))
     bad, good = Call(endpoint="/v1/x"), Call(endpoint="/v1/y")
     spool = ledger.spool
-    spool.append("finish", ledger._blank | bad.identity() | {"key_name": "k" * 300,
+    blank = ledger.writes.sql.blank
+    spool.append("finish", blank | bad.identity() | {"key_name": "k" * 300,
                  "outcome": "ok", "attempts": 0, "usage_source": "absent"})  # fmt: skip
-    spool.append("finish", ledger._blank | good.identity() | {"outcome": "ok", "attempts": 0,
+    spool.append("finish", blank | good.identity() | {"outcome": "ok", "attempts": 0,
                  "usage_source": "absent"})  # fmt: skip
     assert ledger.replay_spool() == 2
     assert [r["id"] for r in read_calls(database_url)] == [good.id]

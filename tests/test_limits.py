@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import requests
+from switchboard import create_app
+from switchboard.config import Settings
 
-from app import create_app
-from app.config import Settings
 from tests.conftest import free_port, read_calls, start_server, stop_server
 
 HELLO = [{"role": "user", "content": "Hello there"}]

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from switchboard import create_app
+from switchboard.catalog import Deployment, Model, Price
+from switchboard.config import ConfigError, load_settings, parse_settings
+from switchboard.ledger.usage import Usage, cost_of
+from switchboard.tables import utcnow
 
-from app import create_app
-from app.catalog import Deployment, Model, Price
-from app.config import ConfigError, load_settings, parse_settings
-from app.models import utcnow
-from app.usage import Usage, cost_of
 from tests.conftest import read_calls, switchboard_config
 from tests.fake_upstream import FakeUpstream, completion
 

@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, insert, select
-
-from app import create_app, reports, retention
-from app.call import Call, Outcome
-from app.cli import cli
-from app.config import Settings
-from app.models import CALL_FIELDS, CALLS, LATENCY, ROLLUP, STORED, utcnow
-from app.rollup import hour_of, rebuild
-from app.services import Services
-from app.usage import Usage
+from switchboard import create_app, reports
+from switchboard.cli.main import cli
+from switchboard.config import Settings
+from switchboard.ledger import retention
+from switchboard.ledger.call import Call, CallEnd
+from switchboard.ledger.rollup import hour_of, rebuild
+from switchboard.ledger.usage import Usage
+from switchboard.services import Services
+from switchboard.tables import CALL_FIELDS, CALLS, LATENCY, ROLLUP, STORED, utcnow
 
 ADMIN_KEY = "adm-" + uuid.uuid4().hex
 ENDPOINT = "/v1/chat/completions"
@@ -126,11 +126,11 @@ def new_call(when: str | datetime, key: str | None, model: str, provider: str | 
 
 def outcome_of(
     outcome: str, prompt: int | None, completion: int | None, cost: float | None, latency: int
-) -> Outcome:
+) -> CallEnd:
     usage = Usage()
     if prompt is not None and completion is not None:
         usage = Usage(prompt, completion, prompt + completion, prompt // 10, 0, "upstream")
-    return Outcome(outcome, STATUS[outcome], usage, cost, latency_ms=latency)
+    return CallEnd(outcome, STATUS[outcome], usage, cost, latency_ms=latency)
 
 
 def write_call(
@@ -154,7 +154,7 @@ def write_call(
     return call
 
 
-def finish_values(call: Call, result: Outcome) -> dict[str, Any]:
+def finish_values(call: Call, result: CallEnd) -> dict[str, Any]:
     """The values `Ledger.finish` writes for this call (what a replay writes again)."""
     return (
         dict.fromkeys(c.name for c in CALLS.columns)
@@ -216,8 +216,8 @@ def test_a_finish_applied_again_counts_once(svc):
     result = outcome_of("ok", 100, 50, 0.001, 40)
     svc.ledger.finish(call, result)
     once = rollup_tables(svc)
-    svc.ledger.apply("finish", finish_values(call, result))
-    svc.ledger.apply("finish", finish_values(call, result))
+    svc.ledger.writes.apply("finish", finish_values(call, result))
+    svc.ledger.writes.apply("finish", finish_values(call, result))
     assert rollup_tables(svc) == once
     assert as_tuples(reports.usage(svc.db, by=()), ()) == [(1, 0, 100, 50, 150, 0.001, 40, 40)]
 
@@ -237,7 +237,7 @@ def test_a_spooled_finish_replayed_after_the_write_counts_once(svc):
 def test_an_interrupted_call_counts_as_one_error(svc):
     call = new_call("2026-11-10T10:00:00", "alpha", "gpt-4o-mini", "fake")
     svc.ledger.open(call)
-    assert svc.ledger.interrupt_worker(svc.ledger.tag) == 1
+    assert svc.ledger.liveness.interrupt_worker(svc.ledger.liveness.tag) == 1
     assert as_tuples(reports.usage(svc.db, by=()), ()) == [(1, 1, 0, 0, 0, 0.0, None, None)]
     assert rebuilt(svc) == rollup_tables(svc)
 
@@ -245,7 +245,7 @@ def test_an_interrupted_call_counts_as_one_error(svc):
 def test_a_real_end_after_an_interrupt_replaces_it_in_the_rollup(svc):
     call = new_call("2026-11-10T10:00:00", "alpha", "gpt-4o-mini", "fake")
     svc.ledger.open(call)
-    svc.ledger.interrupt_worker(svc.ledger.tag)
+    svc.ledger.liveness.interrupt_worker(svc.ledger.liveness.tag)
     svc.ledger.finish(call, outcome_of("ok", 100, 50, 0.001, 40))
     assert as_tuples(reports.usage(svc.db, by=()), ()) == [(1, 0, 100, 50, 150, 0.001, 40, 40)]
     kept = rollup_tables(svc)

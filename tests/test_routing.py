@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from switchboard import create_app
+from switchboard.config import parse_settings
 
-from app import create_app
-from app.config import parse_settings
 from tests.conftest import UPSTREAM_SECRET, read_calls, switchboard_config
 from tests.fake_upstream import FakeUpstream
 
@@ -507,17 +507,18 @@ def test_azure_deployment_url_and_api_key_header(build, key_for, upstream, datab
 
 
 def test_cooldown_board_is_shared_between_processes(tmp_path):
-    from app.catalog import Deployment, Model
-    from app.config import Routing
-    from app.routing import CooldownBoard
+    from switchboard.catalog import Deployment, Model
+    from switchboard.config import Routing
+    from switchboard.relay.cooldown import CooldownBoard
 
     deployment = Deployment("m/p/u", "p", "u")
     models = {"m": Model("m", (deployment,))}
     routing = Routing(cooldown_failures=2, cooldown_seconds=30)
     board = CooldownBoard(models, routing, str(tmp_path))
     script = (
-        "import sys; from app.catalog import Deployment, Model; from app.config import Routing;"
-        "from app.routing import CooldownBoard;"
+        "import sys; from switchboard.catalog import Deployment, Model;"
+        "from switchboard.config import Routing;"
+        "from switchboard.relay.cooldown import CooldownBoard;"
         "d = Deployment('m/p/u', 'p', 'u');"
         "b = CooldownBoard({'m': Model('m', (d,))}, Routing(cooldown_failures=2), sys.argv[1]);"
         "b.failed(d); b.failed(d)"

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from switchboard import create_app
+from switchboard.config import Settings
 
-from app import create_app
-from app.config import Settings
 from tests.conftest import USE_POSTGRES, Outage, read_calls
 
 HELLO = [{"role": "user", "content": "Hello there"}]

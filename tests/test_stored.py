@@ -17,10 +17,10 @@ import openai
 import pytest
 import requests
 from sqlalchemy import create_engine, text
+from switchboard import create_app
+from switchboard.capture import MAX_BODY_CHARS, BodyCapture, StreamAssembly
+from switchboard.config import Capture, ConfigError, Settings, parse_settings
 
-from app import create_app
-from app.capture import MAX_BODY_CHARS, BodyCapture, StreamAssembly
-from app.config import Capture, ConfigError, Settings, parse_settings
 from tests.conftest import (
     Outage,
     Server,

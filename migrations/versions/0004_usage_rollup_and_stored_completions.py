@@ -65,7 +65,7 @@ def upgrade() -> None:
     op.drop_index("ix_calls_outcome", table_name="calls")
     op.create_index("ix_calls_outcome_created_at", "calls", ["outcome", "created_at"])
     # The calls already in the ledger: the roll-up starts complete.
-    from app.rollup import rebuild_sql
+    from switchboard.ledger.rollup import rebuild_sql
 
     for statement in rebuild_sql(op.get_bind().dialect.name):
         op.execute(statement)

@@ -1,0 +1,79 @@
+"""The application factory: `create_app(settings)` builds one Switchboard app.
+
+It reads as its steps: configure Flask, build the services (database, ledger, transports,
+cooldowns, limits, budgets, keys), register the faces (the OpenAI-compatible API, the admin
+API and dashboard) and the error handlers. Nothing runs at import.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import admin, gateway
+from .access.budgets import Budgets
+from .access.keys import KeyStore
+from .access.limits import RateLimiter
+from .access.settlement import CallSettlement
+from .access.teams import TeamStore
+from .config import Settings, load_settings
+from .database import Database
+from .ledger.ledger import Ledger
+from .ledger.spool import Spool
+from .ledger.sweeper import Sweeper
+from .relay.cooldown import CooldownBoard
+from .relay.loop import Relay
+from .relay.providers import build_transports
+from .services import Services
+
+UPSTREAM_POOL_SIZE = 256
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from `settings` (default: the configuration file or built-in defaults);
+    raises `ConfigError` for a configuration that cannot be used."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    configure(app, settings)
+    register_services(app, settings)
+    register_blueprints(app)
+    gateway.register_error_handlers(app)
+    return app
+
+
+def configure(app: Flask, settings: Settings) -> None:
+    # Werkzeug refuses larger bodies with 413 before reading them whole.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+
+def register_services(app: Flask, settings: Settings) -> None:
+    db = Database(settings.database_url, settings.busy_timeout)
+    limiter = RateLimiter(settings.limits_storage, settings.state_dir, settings.limits_fail_open)
+    budgets = Budgets(db)
+    ledger = Ledger(
+        db,
+        Spool(settings.state_dir),
+        refuse_when_down=settings.when_database_down == "refuse",
+        settlement=CallSettlement(limiter, budgets),
+    )
+    transports = build_transports(settings, UPSTREAM_POOL_SIZE)
+    board = CooldownBoard(settings.models, settings.routing, settings.state_dir)
+    app.extensions["switchboard"] = Services(
+        settings=settings,
+        db=db,
+        ledger=ledger,
+        keys=KeyStore(db, settings.key_cache_seconds),
+        relay=Relay(settings, ledger, transports, board, budgets),
+        transports=transports,
+        sweeper=Sweeper(ledger, settings.sweep_interval, settings.stale_after),
+        board=board,
+        limiter=limiter,
+        budgets=budgets,
+        teams=TeamStore(db),
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    gateway.init_app(app)
+    admin.init_app(app)

@@ -1,0 +1,90 @@
+"""Every call to the OpenAI face, from its first byte to its ledger row (docs/ledger.md).
+
+`begin_call` opens the call's record (in memory) before any view runs; `record_unforwarded`
+writes the row of every call the relay did not take (rejected, or answered here) once the
+response is built, and adds the id and rate-limit headers. Between the two a view uses
+`authenticate` and `admit`, which fill the call in as they learn who is calling.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Response, g, request
+
+from ..access.keys import ClientKey
+from ..access.limits import rate_headers, subjects_of
+from ..errors import unauthorized
+from ..ledger.call import Call, CallEnd
+from ..ledger.outcomes import outcome_for_status
+from ..services import services
+from ..times import utcnow
+from .inbound import bearer_token
+
+API_PREFIXES = ("/v1/", "/openai/v1/")
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def is_api_call() -> bool:
+    return request.path.startswith(API_PREFIXES) or request.path in ("/v1", "/openai/v1")
+
+
+def begin_call() -> None:
+    """Before every /v1 request: open the call's record (in memory) with its request id."""
+    if not is_api_call():
+        return
+    given = request.headers.get("X-Request-Id", "")
+    g.call = Call(
+        endpoint=request.path.removeprefix("/openai"),
+        request_id=given if _REQUEST_ID.match(given) else None,
+        client_ip=request.remote_addr,
+    )
+
+
+def record_unforwarded(response: Response) -> Response:
+    """After every /v1 request: add the id headers; write the row unless the relay owns it."""
+    call: Call | None = g.get("call")
+    if call is None:
+        return response
+    response.headers["x-request-id"] = call.request_id or call.id
+    windows = g.get("rate_windows")
+    if windows:
+        response.headers.extend(rate_headers(windows))
+    if call.answered and call.provider:
+        response.headers["x-switchboard-provider"] = call.provider
+    if g.get("streaming") or call.recorded:
+        return response
+    status = response.status_code
+    error = None
+    if status >= 400:
+        payload = response.get_json(silent=True) if response.is_json else None
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            error = str(payload["error"].get("message"))[:500]
+    services().ledger.finish(call, CallEnd(outcome_for_status(status), status, error=error))
+    return response
+
+
+def authenticate(call: Call) -> ClientKey:
+    """The calling key from `Authorization: Bearer`; raises 401 for anything else."""
+    secret = bearer_token()
+    if secret is None:
+        raise unauthorized(
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'."
+        )
+    key = services().keys.authenticate(secret)
+    if key is None:
+        raise unauthorized("Incorrect API key provided.")
+    call.key_id, call.key_name, call.user, call.team = key.id, key.name, key.user, key.team
+    if key.revoked:
+        raise unauthorized("This API key has been revoked.")
+    if not key.usable(utcnow()):
+        raise unauthorized("This API key has expired.")
+    return key
+
+
+def admit(call: Call, key: ClientKey) -> None:
+    """Count the call against the key's (and its team's) rpm, check their tpm; raises 429.
+    The token limits are kept on the call, to be settled with its tokens when it ends."""
+    subjects = subjects_of(key)
+    g.rate_windows = services().limiter.admit(subjects)
+    call.token_limits = [(s.ident, s.tpm) for s in subjects if s.tpm]

@@ -1,0 +1,62 @@
+"""gunicorn settings for Switchboard, shipped inside the package: `switchboard serve` runs
+gunicorn with `-c python:switchboard.gunicorn_conf`, and the top-level `gunicorn.conf.py` of a
+source checkout re-exports this module for `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Worker model: gthread. An open stream holds one thread (about 80 KB), not a process, and
+blocking libraries (requests, SQLAlchemy, psycopg, sqlite3) need no monkey-patching (see
+docs/deployment.md for why this and not gevent). Every value can be overridden by
+GUNICORN_CMD_ARGS or the command line.
+
+The master never imports the application: it stays small, and its ledger tasks (start-up
+sweep, marking a dead worker's calls interrupted) run in a short-lived
+`python -m switchboard.ledger.serving`.
+"""
+
+import os
+import subprocess
+import sys
+
+bind = os.environ.get("SWITCHBOARD_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("SWITCHBOARD_WORKERS", "2"))
+worker_class = "gthread"
+# Threads per worker bound the open streams per worker: 2 x 512 covers 1,000 streams.
+threads = int(os.environ.get("SWITCHBOARD_THREADS", "512"))
+# No more connections than threads: gunicorn hands every accepted connection to the thread
+# pool, so any excess would wait silently behind busy threads (measured: streams waiting a
+# whole stream for their first byte). gunicorn then serves without keep-alive and warns so.
+worker_connections = threads
+# On gthread this is a heartbeat of the worker's main loop, never a limit on a long stream.
+timeout = 60
+# On SIGTERM/SIGHUP, in-flight calls (streams included) get this long to finish and record.
+graceful_timeout = int(os.environ.get("SWITCHBOARD_GRACEFUL_TIMEOUT", "300"))
+keepalive = 5
+# Migrations are never run here: `switchboard db upgrade` runs them once.
+preload_app = False
+limit_request_line = 8190
+
+
+def _ledger_task(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "switchboard.ledger.serving", *args])
+
+
+def on_starting(server):
+    # Before any worker: a bad configuration stops here; calls of a previous run are closed.
+    if _ledger_task("start").wait(timeout=120) == 2:
+        raise SystemExit("switchboard: configuration error (see above)")
+
+
+def child_exit(server, worker):
+    # Runs for every worker that ends, kill -9 included; the master reaps the task process.
+    _ledger_task("worker-exited", str(os.getpid()), str(worker.pid))
+
+
+def post_worker_init(worker):
+    from .ledger.serving import post_worker_init as start_sweeper
+
+    start_sweeper(worker)
+
+
+def worker_exit(server, worker):
+    from .ledger.serving import worker_exit as close_services
+
+    close_services(worker)

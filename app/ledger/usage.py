@@ -1,0 +1,93 @@
+"""Token usage and cost of a call: read from the upstream's `usage`, or estimated.
+
+Tokens the upstream never reported are estimated (about 4 characters a token) and marked so,
+never silently recorded as 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..catalog import Model
+from ..times import utcnow
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    source: str = "absent"
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def usage_from_upstream(usage: Any) -> Usage | None:
+    """Read an OpenAI `usage` object (also `input_tokens`/`output_tokens`); None if unusable."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = _int(usage.get("prompt_tokens"))
+    if prompt is None:
+        prompt = _int(usage.get("input_tokens"))
+    completion = _int(usage.get("completion_tokens"))
+    if completion is None:
+        completion = _int(usage.get("output_tokens"))
+    if prompt is None and completion is None:
+        return None
+    total = _int(usage.get("total_tokens"))
+    if total is None and prompt is not None and completion is not None:
+        total = prompt + completion
+    prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+    completion_details = usage.get("completion_tokens_details") or usage.get(
+        "output_tokens_details"
+    )
+    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
+    reasoning = (
+        _int(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, dict)
+        else None
+    )
+    return Usage(prompt, completion, total, cached, reasoning, "upstream")
+
+
+def estimate_tokens(text_chars: int) -> int:
+    """A rough count (4 characters a token), used only where the upstream reported none."""
+    return max(1, (text_chars + 3) // 4) if text_chars else 0
+
+
+def prompt_chars(body: dict[str, Any]) -> int:
+    """Characters of text in the request's messages, for an estimate."""
+    total = 0
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            total += len(content) + 16
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    total += len(part["text"])
+            total += 16
+    return total
+
+
+def cost_of(usage: Usage, model: Model | None, when: datetime | None = None) -> float | None:
+    """USD at the model's per-million prices in effect at `when` (the call's start; default
+    now); cached prompt tokens at the cached-input price. None when the tokens are unknown."""
+    if model is None or (usage.prompt_tokens is None and usage.completion_tokens is None):
+        return None
+    price = model.price_at(when or utcnow())
+    prompt = usage.prompt_tokens or 0
+    cached = min(max(usage.cached_tokens or 0, 0), prompt)
+    completion = usage.completion_tokens or 0
+    dollars = (
+        (prompt - cached) * price.input_price
+        + cached * price.cached_input
+        + completion * price.output_price
+    )
+    return round(dollars / 1_000_000, 10)

@@ -1,0 +1,132 @@
+"""The built-in `mock` provider: answers in-process, without any network.
+
+It echoes the last user message, streams it in several chunks, calls the first declared tool
+when tools are given, and reports usage like an OpenAI upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from ...ledger.usage import estimate_tokens, prompt_chars
+
+
+def _last_user_text(messages: list[Any]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return " ".join(p.get("text", "") for p in content if isinstance(p, dict)).strip()
+    return ""
+
+
+def _dump(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class MockReply:
+    def __init__(self, payload: dict[str, Any], stream: bool) -> None:
+        self.status = 200
+        self.content_type = "text/event-stream" if stream else "application/json"
+        self.headers = {"Content-Type": self.content_type}
+        self.payload = payload
+        self.id = "chatcmpl-mock-" + uuid.uuid4().hex[:20]
+        self.created = int(time.time())
+        self.model = payload.get("model", "mock")
+        tools = payload.get("tools") or []
+        first_tool = tools[0].get("function", {}) if tools and isinstance(tools[0], dict) else {}
+        self.tool_name = first_tool.get("name") if payload.get("tool_choice") != "none" else None
+        self.text = "" if self.tool_name else _last_user_text(payload.get("messages") or [])
+        prompt = estimate_tokens(prompt_chars(payload))
+        completion = estimate_tokens(len(self.text)) if self.text else 1
+        self.usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        }
+
+    def _tool_call(self) -> dict[str, Any]:
+        return {
+            "id": "call_mock_" + uuid.uuid4().hex[:12],
+            "type": "function",
+            "function": {"name": self.tool_name, "arguments": "{}"},
+        }
+
+    def read_body(self) -> bytes:
+        message: dict[str, Any] = {"role": "assistant", "content": self.text or None}
+        finish = "stop"
+        if self.tool_name:
+            message["tool_calls"] = [self._tool_call()]
+            finish = "tool_calls"
+        return _dump(
+            {
+                "id": self.id,
+                "object": "chat.completion",
+                "created": self.created,
+                "model": self.model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": self.usage,
+            }
+        )
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        chunk = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return _dump(chunk)
+
+    def _data(self) -> Iterator[bytes]:
+        yield self._chunk({"role": "assistant", "content": ""})
+        if self.tool_name:
+            call = self._tool_call() | {"index": 0}
+            yield self._chunk({"tool_calls": [call]})
+            yield self._chunk({}, "tool_calls")
+        else:
+            words = self.text.split(" ")
+            size = max(1, len(words) // 4)
+            for i in range(0, len(words), size):
+                piece = " ".join(words[i : i + size])
+                yield self._chunk({"content": piece if i == 0 else " " + piece})
+            yield self._chunk({}, "stop")
+        options = self.payload.get("stream_options") or {}
+        if options.get("include_usage"):
+            usage_chunk = {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [],
+                "usage": self.usage,
+            }
+            yield _dump(usage_chunk)
+        yield b"[DONE]"
+
+    def events(self) -> Iterator[tuple[bytes, bytes]]:
+        for data in self._data():
+            yield b"data: " + data + b"\n\n", data
+
+    def drain(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class MockTransport:
+    def send(self, payload: dict[str, Any], stream: bool, deadline: float = 0.0) -> MockReply:
+        return MockReply(payload, stream)
+
+    def close(self) -> None:
+        return None

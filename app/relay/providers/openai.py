@@ -1,0 +1,71 @@
+"""The `openai` provider kind: any OpenAI-compatible API, over a pooled session.
+
+`{base_url}/chat/completions` with `Authorization: Bearer <api_key>`. The request carries only
+the headers built here: nothing of the client's request is forwarded. The `azure` kind
+(`azure.py`) changes only the URL and the key's header.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ...catalog import Provider
+from ..failures import UpstreamTimeout, UpstreamUnreachable
+from ..transport import HTTPReply, encode_json
+
+
+class OpenAIClient:
+    """POSTs chat completions to one OpenAI-compatible provider over a pooled session."""
+
+    def __init__(self, provider: Provider, pool_size: int = 64) -> None:
+        self.provider = provider
+        self.url = provider.base_url + "/chat/completions"
+        self.session = requests.Session()
+        # Keep the pool as large as the threads that may use it at once.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.trust_env = False
+        self.headers = {"Content-Type": "application/json", "User-Agent": "switchboard/0.1"}
+        self.headers |= self.key_headers(provider)
+        self.stream_headers = self.headers | {"Accept": "text/event-stream"}
+
+    @staticmethod
+    def key_headers(provider: Provider) -> dict[str, str]:
+        """The header that carries the provider's own key (never the client's)."""
+        return {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
+
+    def url_for(self, upstream_model: str) -> str:
+        """Where a call for `upstream_model` goes."""
+        return self.url
+
+    def send(self, payload: dict[str, Any], stream: bool, deadline: float) -> HTTPReply:
+        data = encode_json(payload)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise UpstreamTimeout("the call's deadline passed before the upstream was called")
+        read_timeout = self.provider.read_timeout
+        timeout = (min(self.provider.connect_timeout, left), min(read_timeout, left))
+        try:
+            response = self.session.post(
+                self.url_for(str(payload.get("model", ""))),
+                data=data,
+                headers=self.stream_headers if stream else self.headers,
+                timeout=timeout,
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.exceptions.Timeout as exc:
+            raise UpstreamTimeout(f"upstream {self.provider.name} timed out") from exc
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise UpstreamUnreachable(
+                f"upstream {self.provider.name} unreachable: {type(exc).__name__}"
+            ) from exc
+        return HTTPReply(response, read_timeout, deadline)
+
+    def close(self) -> None:
+        self.session.close()
