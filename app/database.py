@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import ClauseElement
 
 T = TypeVar("T")
 
@@ -100,6 +102,10 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._dbapi: Any = self.engine.dialect.loaded_dbapi
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        # The dialect statements are compiled with: the driver's own parameter style.
+        self._compiler: Any = (
+            sqlite.dialect(paramstyle="named") if self.is_sqlite else self.engine.dialect
+        )
 
     @contextmanager
     def _turn(self) -> Iterator[None]:
@@ -120,20 +126,14 @@ class Database:
         with self._turn(), self.engine.begin() as conn:
             yield conn
 
-    def insert_sql(self, table: Table, columns: Sequence[str]) -> str:
-        """`INSERT INTO table (columns) VALUES (...)` in the driver's own parameter style."""
-        names = ", ".join(f'"{c}"' for c in columns)
-        values = ", ".join(self.param(c) for c in columns)
-        return f'INSERT INTO "{table.name}" ({names}) VALUES ({values})'
+    def compile(self, statement: ClauseElement) -> str:
+        """A Core statement as SQL text in the driver's own parameter style (`:name` for
+        SQLite, `%(name)s` for psycopg): compiled once at start-up, run by `execute`."""
+        return str(statement.compile(dialect=self._compiler))
 
-    def update_sql(self, table: Table, columns: Sequence[str], key: str) -> str:
-        """`UPDATE table SET columns WHERE key = ...` in the driver's own parameter style."""
-        sets = ", ".join(f'"{c}" = {self.param(c)}' for c in columns)
-        return f'UPDATE "{table.name}" SET {sets} WHERE "{key}" = {self.param(key)}'
-
-    def param(self, name: str) -> str:
-        """A named parameter in the driver's own style."""
-        return f":{name}" if self.is_sqlite else f"%({name})s"
+    def upsert(self, table: Table) -> Any:
+        """The dialect's `insert(table)`, which knows `ON CONFLICT` (SQLite 3.24+, PostgreSQL)."""
+        return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
 
     def execute(self, sql: str, params: dict[str, Any]) -> int:
         """Run one prepared statement in its own transaction through the DB-API driver.

@@ -23,9 +23,11 @@ from typing import Any
 
 import pytest
 import requests
+from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from switchboard import create_app
+from switchboard.cli.main import cli
 from switchboard.config import Settings, parse_settings
 from switchboard.database import upgrade
 
@@ -40,6 +42,7 @@ TABLES = (
     "usage_latency", "stored_completions",
 )  # fmt: skip
 UPSTREAM_SECRET = "sk-upstream-secret-DO-NOT-LEAK-123"
+ADMIN_KEY = "adm-" + uuid.uuid4().hex
 
 # configured model -> the fake upstream behaviour (tests/fake_upstream.py BEHAVIOURS)
 FAKE_MODELS = {
@@ -279,6 +282,52 @@ def client(app: Any) -> Any:
 
 
 @pytest.fixture
+def make_app() -> Iterator[Callable[[Settings], Any]]:
+    """Builds apps from settings with the factory; closes each at the end of the test."""
+    apps: list[Any] = []
+
+    def make(settings: Settings) -> Any:
+        application = create_app(settings)
+        apps.append(application)
+        return application
+
+    yield make
+    for application in apps:
+        application.extensions["switchboard"].close()
+
+
+@pytest.fixture
+def admin_app(settings: Settings) -> Iterator[Any]:
+    """The real app with ADMIN_KEY configured as its admin key."""
+    application = create_app(dataclasses.replace(settings, admin_key=ADMIN_KEY))
+    yield application
+    application.extensions["switchboard"].close()
+
+
+@pytest.fixture
+def admin_client(admin_app: Any) -> Any:
+    """A test client of `admin_app` that sends the admin key."""
+    client = admin_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_KEY}"
+    return client
+
+
+@pytest.fixture
+def run_cli(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Callable[..., Any]:
+    """Runs `switchboard ARGS...` against this test's database; returns the click result."""
+    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", database_url)
+    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args: str) -> Any:
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
 def make_key(app: Any) -> Callable[..., str]:
     """Creates a key in the test database and returns its secret."""
 
@@ -316,6 +365,13 @@ def read_calls(database_url: str, **where: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def only_row(database_url: str) -> dict[str, Any]:
+    """The one ledger row in the database (asserts that there is exactly one)."""
+    rows = read_calls(database_url)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
     """Poll `predicate` until it returns something truthy, at most `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -341,10 +397,15 @@ class Server:
     key: str = ""
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Runs `switchboard ARGS...` in a subprocess with the server's environment."""
         return subprocess.run(
             [sys.executable, "-m", "switchboard", *args], env=self.env, cwd=ROOT,
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
+
+    def create_key(self, *args: str) -> str:
+        """The secret of a key made by `switchboard keys create ARGS...`."""
+        return self.cli("keys", "create", *args).stdout.strip().splitlines()[-1]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -1,39 +1,21 @@
-"""The admin API (SPEC 6) and the admin event log, in-process, plus the CLI's key commands."""
+"""The admin API (docs/admin.md) and the admin event log, in-process, plus the CLI's key
+commands."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-import uuid
 from typing import Any
 
 import pytest
 from flask.testing import FlaskCliRunner
-from switchboard import create_app
-from switchboard.config import Settings
 
-ADMIN_KEY = "adm-" + uuid.uuid4().hex
-
-
-@pytest.fixture
-def admin_app(settings: Settings) -> Any:
-    """The app with an admin key configured."""
-    app = create_app(dataclasses.replace(settings, admin_key=ADMIN_KEY))
-    yield app
-    app.extensions["switchboard"].close()
+from tests.conftest import ADMIN_KEY
+from tests.helpers import post_chat
 
 
-@pytest.fixture
-def admin(admin_app: Any) -> Any:
-    """A test client that sends the admin key."""
-    client = admin_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_KEY}"
-    return client
-
-
-def events(admin: Any, **query: str) -> list[dict[str, Any]]:
-    resp = admin.get("/admin/events", query_string=query)
+def events(admin_client: Any, **query: str) -> list[dict[str, Any]]:
+    resp = admin_client.get("/admin/events", query_string=query)
     assert resp.status_code == 200
     return resp.get_json()["data"]
 
@@ -63,8 +45,8 @@ def test_client_keys_are_not_admin_keys(admin_app, make_key):
     assert resp.status_code == 401
 
 
-def test_create_key_returns_the_secret_once_and_it_works(admin, admin_app):
-    resp = admin.post(
+def test_create_key_returns_the_secret_once_and_it_works(admin_client, admin_app):
+    resp = admin_client.post(
         "/admin/keys",
         json={"name": "ci-bot", "user": "ci", "team": "platform", "models": ["gpt-4o-mini"],
               "rpm": 60, "tpm": 10000, "budget_usd": 25.5, "expires_at": "2030-01-31"},
@@ -83,10 +65,10 @@ def test_create_key_returns_the_secret_once_and_it_works(admin, admin_app):
         "/v1/models", headers={"Authorization": f"Bearer {body['key']}"}
     )
     assert [m["id"] for m in models.get_json()["data"]] == ["gpt-4o-mini"]
-    listed = admin.get("/admin/keys").get_json()["data"]
+    listed = admin_client.get("/admin/keys").get_json()["data"]
     assert [k["name"] for k in listed] == ["ci-bot"] and "key" not in listed[0]
     assert body["key"] not in json.dumps(listed)
-    [event] = events(admin)
+    [event] = events(admin_client)
     assert (event["action"], event["target_id"], event["target_name"]) == (
         "key.created", body["id"], "ci-bot",
     )  # fmt: skip
@@ -107,43 +89,43 @@ def test_create_key_returns_the_secret_once_and_it_works(admin, admin_app):
         ({"name": "x", "admin": True}, "admin"),
     ],
 )
-def test_create_key_validation(admin, body, param):
-    resp = admin.post("/admin/keys", json=body)
+def test_create_key_validation(admin_client, body, param):
+    resp = admin_client.post("/admin/keys", json=body)
     assert resp.status_code == 400
     assert resp.get_json()["error"]["param"] == param
-    assert events(admin) == []
+    assert events(admin_client) == []
 
 
-def test_duplicate_name_is_a_conflict(admin):
-    assert admin.post("/admin/keys", json={"name": "twice"}).status_code == 201
-    resp = admin.post("/admin/keys", json={"name": "twice"})
+def test_duplicate_name_is_a_conflict(admin_client):
+    assert admin_client.post("/admin/keys", json={"name": "twice"}).status_code == 201
+    resp = admin_client.post("/admin/keys", json={"name": "twice"})
     assert resp.status_code == 409 and resp.get_json()["error"]["param"] == "name"
 
 
-def test_get_update_and_revoke_a_key(admin, admin_app):
-    created = admin.post("/admin/keys", json={"name": "laptop", "rpm": 10}).get_json()
+def test_get_update_and_revoke_a_key(admin_client, admin_app):
+    created = admin_client.post("/admin/keys", json={"name": "laptop", "rpm": 10}).get_json()
     key_id, secret = created["id"], created["key"]
-    assert admin.get(f"/admin/keys/{key_id}").get_json()["rpm"] == 10
-    assert admin.get("/admin/keys/key_nope").status_code == 404
+    assert admin_client.get(f"/admin/keys/{key_id}").get_json()["rpm"] == 10
+    assert admin_client.get("/admin/keys/key_nope").status_code == 404
 
-    patched = admin.patch(f"/admin/keys/{key_id}", json={"rpm": None, "team": "blue",
+    patched = admin_client.patch(f"/admin/keys/{key_id}", json={"rpm": None, "team": "blue",
                                                           "models": ["gpt-4o"]})  # fmt: skip
     assert patched.status_code == 200
     assert (patched.get_json()["rpm"], patched.get_json()["team"]) == (None, "blue")
-    assert admin.patch(f"/admin/keys/{key_id}", json={"secret": "x"}).status_code == 400
-    assert admin.patch("/admin/keys/key_nope", json={"rpm": 5}).status_code == 404
+    assert admin_client.patch(f"/admin/keys/{key_id}", json={"secret": "x"}).status_code == 400
+    assert admin_client.patch("/admin/keys/key_nope", json={"rpm": 5}).status_code == 404
 
     user = {"Authorization": f"Bearer {secret}"}
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-    chat = admin_app.test_client().post("/v1/chat/completions", json=body, headers=user)
+    chat = post_chat(admin_app, user, **body)
     assert chat.status_code == 403  # the new allowlist holds at once in this process
 
-    revoked = admin.delete(f"/admin/keys/{key_id}")
+    revoked = admin_client.delete(f"/admin/keys/{key_id}")
     assert revoked.status_code == 200 and revoked.get_json()["revoked"] is True
     assert admin_app.test_client().get("/v1/models", headers=user).status_code == 401
-    assert admin.delete("/admin/keys/key_nope").status_code == 404
+    assert admin_client.delete("/admin/keys/key_nope").status_code == 404
 
-    log = events(admin, key=key_id)
+    log = events(admin_client, key=key_id)
     assert [e["action"] for e in log] == ["key.revoked", "key.updated", "key.created"]
     assert log[1]["details"] == {
         "models": [[], ["gpt-4o"]],
@@ -152,7 +134,7 @@ def test_get_update_and_revoke_a_key(admin, admin_app):
     }
 
 
-def test_cli_actions_are_in_the_admin_log(admin_app, admin):
+def test_cli_actions_are_in_the_admin_log(admin_app, admin_client):
     runner: FlaskCliRunner = admin_app.test_cli_runner()
     from switchboard.cli.main import cli
 
@@ -179,7 +161,7 @@ def test_cli_actions_are_in_the_admin_log(admin_app, admin):
     table = runner.invoke(cli, ["admin-log"])
     assert "key.updated" in table.output and "cli-key-2" in table.output
     # The same log through the API.
-    assert [e["action"] for e in events(admin)] == [e["action"] for e in entries]
+    assert [e["action"] for e in events(admin_client)] == [e["action"] for e in entries]
 
 
 @pytest.mark.integration
@@ -218,19 +200,19 @@ def test_admin_api_under_gunicorn_with_the_sdk(upstream, databases, tmp_path):
         stop_server(srv)
 
 
-def test_teams_through_the_admin_api(admin):
-    created = admin.post("/admin/teams", json={"name": "blue", "rpm": 30, "budget_usd": 50,
+def test_teams_through_the_admin_api(admin_client):
+    created = admin_client.post("/admin/teams", json={"name": "blue", "rpm": 30, "budget_usd": 50,
                                                "budget_period": "monthly"})  # fmt: skip
     assert created.status_code == 201
     assert created.get_json()["budget_period"] == "monthly"
-    assert admin.post("/admin/teams", json={"name": "blue"}).status_code == 409
-    bad = admin.post("/admin/teams", json={"name": "x", "budget_period": "weekly"})
+    assert admin_client.post("/admin/teams", json={"name": "blue"}).status_code == 409
+    bad = admin_client.post("/admin/teams", json={"name": "x", "budget_period": "weekly"})
     assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "budget_period"
-    patched = admin.patch("/admin/teams/blue", json={"rpm": None, "tpm": 1000})
+    patched = admin_client.patch("/admin/teams/blue", json={"rpm": None, "tpm": 1000})
     assert (patched.get_json()["rpm"], patched.get_json()["tpm"]) == (None, 1000)
-    assert admin.get("/admin/teams/blue").get_json()["tpm"] == 1000
-    assert admin.get("/admin/teams/nope").status_code == 404
-    assert [t["name"] for t in admin.get("/admin/teams").get_json()["data"]] == ["blue"]
-    log = events(admin)
+    assert admin_client.get("/admin/teams/blue").get_json()["tpm"] == 1000
+    assert admin_client.get("/admin/teams/nope").status_code == 404
+    assert [t["name"] for t in admin_client.get("/admin/teams").get_json()["data"]] == ["blue"]
+    log = events(admin_client)
     assert [e["action"] for e in log] == ["team.updated", "team.created"]
     assert log[0]["details"] == {"rpm": [30, None], "tpm": [None, 1000]}

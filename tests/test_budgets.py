@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-import requests
 from switchboard import create_app
 from switchboard.access.budgets import period_of, worst_case_cost
 from switchboard.cli.main import cli
 
 from tests.conftest import read_calls, start_server, stop_server
+from tests.helpers import bearer, post_chat, post_chat_http
 
 
 def body_for(mark: str, **extra: Any) -> dict[str, Any]:
@@ -26,12 +26,6 @@ def worst(app: Any, body: dict[str, Any]) -> float:
     return worst_case_cost(body, [app.extensions["switchboard"].settings.models[body["model"]]])
 
 
-def post(app: Any, secret: str, body: dict[str, Any]) -> Any:
-    return app.test_client().post(
-        "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {secret}"}
-    )
-
-
 def spent(app: Any, scope: str) -> tuple[float, float]:
     return app.extensions["switchboard"].budgets.spent(scope, None)
 
@@ -40,7 +34,7 @@ def test_budget_below_the_worst_case_refuses_before_forwarding(app, make_key, up
     mark = uuid.uuid4().hex[:8]
     body = body_for(mark)
     secret = make_key("tight", budget_usd=worst(app, body) * 0.9)
-    resp = post(app, secret, body)
+    resp = post_chat(app, bearer(secret), **body)
     assert resp.status_code == 429
     error = resp.get_json()["error"]
     assert (error["type"], error["code"]) == ("rate_limit_error", "insufficient_quota")
@@ -51,19 +45,19 @@ def test_budget_below_the_worst_case_refuses_before_forwarding(app, make_key, up
 def test_reservation_is_replaced_by_the_real_cost(app, make_key, database_url):
     body = body_for(uuid.uuid4().hex[:8])
     secret = make_key("settled", budget_usd=worst(app, body) * 1.5)
-    assert post(app, secret, body).status_code == 200
+    assert post_chat(app, bearer(secret), **body).status_code == 200
     key_id = app.extensions["switchboard"].keys.get("settled")["id"]
     used, reserved = spent(app, f"key:{key_id}")
     [row] = read_calls(database_url)
     assert used == pytest.approx(row["cost_usd"]) and used > 0
     assert reserved == pytest.approx(0.0, abs=1e-12)
-    assert post(app, secret, body).status_code == 200  # the real cost left room
+    assert post_chat(app, bearer(secret), **body).status_code == 200  # the real cost left room
 
 
 def test_failed_call_releases_its_reservation(app, make_key):
     body = body_for(uuid.uuid4().hex[:8], model="broken")
     secret = make_key("failing", budget_usd=1.0)
-    assert post(app, secret, body).status_code == 502
+    assert post_chat(app, bearer(secret), **body).status_code == 502
     key_id = app.extensions["switchboard"].keys.get("failing")["id"]
     assert spent(app, f"key:{key_id}") == (0.0, pytest.approx(0.0, abs=1e-12))
 
@@ -76,16 +70,16 @@ def test_team_budget_and_limits_are_shared_by_its_keys(app, make_key, upstream, 
     assert json.loads(made.output)["rpm"] == 2
     first, second = make_key("red-1", team="red"), make_key("red-2", team="red")
     body = body_for(uuid.uuid4().hex[:8])
-    assert post(app, first, body).status_code == 200
-    assert post(app, second, body).status_code == 200
-    third = post(app, first, body)
+    assert post_chat(app, bearer(first), **body).status_code == 200
+    assert post_chat(app, bearer(second), **body).status_code == 200
+    third = post_chat(app, bearer(first), **body)
     assert third.status_code == 429 and "team 'red'" in third.get_json()["error"]["message"]
     # The team's budget, once set below a worst case, refuses every key of the team.
     changed = runner.invoke(cli, ["teams", "update", "red", "--rpm", "none",
                                   "--budget-usd", str(worst(app, body) / 2)])  # fmt: skip
     assert changed.exit_code == 0, changed.output
     app.extensions["switchboard"].keys._forget()  # this test's process: no 2 s cache wait
-    refused = post(app, second, body)
+    refused = post_chat(app, bearer(second), **body)
     assert refused.get_json()["error"]["code"] == "insufficient_quota"
     assert "team 'red'" in refused.get_json()["error"]["message"]
     listed = runner.invoke(cli, ["teams", "list", "--json"])
@@ -117,15 +111,13 @@ def test_concurrent_calls_never_overspend(upstream, databases, tmp_path):
 
         model = parse_settings(switchboard_config("http://x/v1", "sqlite://"), "t").models
         budget = worst_case_cost(body, [model["gpt-4o-mini"]]) * 5.5
-        created = srv.cli("keys", "create", "--name", "five", "--budget-usd", repr(budget))
-        secret = created.stdout.strip().splitlines()[-1]
+        secret = srv.create_key("--name", "five", "--budget-usd", repr(budget))
         upstream.plan(mark, *[{"delay": 1.5}] * 20)
         statuses: list[int] = []
         lock = threading.Lock()
 
         def one() -> None:
-            resp = requests.post(srv.base_url + "/v1/chat/completions", json=body, timeout=30,
-                                 headers={"Authorization": f"Bearer {secret}"})  # fmt: skip
+            resp = post_chat_http(srv.base_url, bearer(secret), body, timeout=30)
             with lock:
                 statuses.append(resp.status_code)
 

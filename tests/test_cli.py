@@ -1,4 +1,4 @@
-"""The `switchboard` command line (SPEC 5), run through click against a real database."""
+"""The `switchboard` command line, run through click against a real database."""
 
 from __future__ import annotations
 
@@ -17,40 +17,28 @@ from switchboard.ledger.rollup import rebuild_sql
 from switchboard.tables import CallRecord
 
 
-@pytest.fixture
-def run(database_url, monkeypatch, tmp_path):
-    """Runs `switchboard ARGS...` against this test's database; returns the click result."""
-    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", database_url)
-    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
-
-
-def test_help_everywhere(run):
+def test_help_everywhere(run_cli):
     for args in ([], ["db"], ["keys"], ["keys", "create"], ["usage"], ["calls"], ["serve"]):
-        result = run(*args, "--help")
+        result = run_cli(*args, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
 
 
-def test_db_upgrade_creates_the_schema(run, tmp_path, monkeypatch):
+def test_db_upgrade_creates_the_schema(run_cli, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'new.db'}"
     monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", url)
-    result = run("db", "upgrade")
+    result = run_cli("db", "upgrade")
     assert result.exit_code == 0, result.output
     engine = create_engine(url)
     assert {"api_keys", "calls", "workers", "alembic_version"} <= set(
         inspect(engine).get_table_names()
     )
     engine.dispose()
-    assert run("db", "upgrade").exit_code == 0  # idempotent
+    assert run_cli("db", "upgrade").exit_code == 0  # idempotent
 
 
-def test_upgrade_to_the_rollup_fills_it_from_the_calls_already_recorded(run, tmp_path, monkeypatch):
+def test_upgrade_to_the_rollup_fills_it_from_the_calls_already_recorded(
+    run_cli, tmp_path, monkeypatch
+):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     upgrade(url, "0003")
     engine = create_engine(url)
@@ -63,8 +51,8 @@ def test_upgrade_to_the_rollup_fills_it_from_the_calls_already_recorded(run, tmp
                 total_tokens=12, cost_usd=0.5, latency_ms=latency, attempts=1,
                 usage_source="upstream"))  # fmt: skip
     monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", url)
-    assert run("db", "upgrade").exit_code == 0
-    rows = json.loads(run("usage", "--by", "model", "--format", "json").stdout)
+    assert run_cli("db", "upgrade").exit_code == 0
+    rows = json.loads(run_cli("usage", "--by", "model", "--format", "json").stdout)
     assert [(r["model"], r["requests"], r["total_tokens"]) for r in rows] == [
         ("a", 2, 24),
         ("b", 1, 12),
@@ -73,8 +61,8 @@ def test_upgrade_to_the_rollup_fills_it_from_the_calls_already_recorded(run, tmp
     engine.dispose()
 
 
-def test_keys_create_prints_the_key_alone_on_the_last_line(run, database_url):
-    result = run(
+def test_keys_create_prints_the_key_alone_on_the_last_line(run_cli, database_url):
+    result = run_cli(
         "keys",
         "create",
         "--name",
@@ -97,7 +85,7 @@ def test_keys_create_prints_the_key_alone_on_the_last_line(run, database_url):
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
     assert secret.startswith("sb-") and len(secret) >= 35
-    listed = json.loads(run("keys", "list", "--json").output)
+    listed = json.loads(run_cli("keys", "list", "--json").output)
     [key] = listed
     assert (key["name"], key["user"], key["team"]) == ("ci", "u", "t")
     assert key["models"] == ["gpt-4o-mini", "mock"]
@@ -107,24 +95,24 @@ def test_keys_create_prints_the_key_alone_on_the_last_line(run, database_url):
     assert key["prefix"] == secret[:10]
 
 
-def test_keys_create_json_and_duplicate_name(run):
-    result = run("keys", "create", "--name", "j", "--json")
+def test_keys_create_json_and_duplicate_name(run_cli):
+    result = run_cli("keys", "create", "--name", "j", "--json")
     body = json.loads(result.output)
     assert body["key"].startswith("sb-") and body["name"] == "j"
     again = CliRunner().invoke(cli, ["keys", "create", "--name", "j"])
     assert again.exit_code != 0 and "already exists" in again.output
 
 
-def test_keys_revoke_by_name_and_unknown(run):
-    run("keys", "create", "--name", "r")
-    assert run("keys", "revoke", "r").exit_code == 0
-    assert json.loads(run("keys", "list", "--json").output)[0]["revoked"] is True
+def test_keys_revoke_by_name_and_unknown(run_cli):
+    run_cli("keys", "create", "--name", "r")
+    assert run_cli("keys", "revoke", "r").exit_code == 0
+    assert json.loads(run_cli("keys", "list", "--json").output)[0]["revoked"] is True
     missing = CliRunner().invoke(cli, ["keys", "revoke", "nope"])
     assert missing.exit_code != 0 and "no key" in missing.output
 
 
-def test_secret_is_stored_only_as_a_hash(run, database_url):
-    secret = run("keys", "create", "--name", "h").output.strip().splitlines()[-1]
+def test_secret_is_stored_only_as_a_hash(run_cli, database_url):
+    secret = run_cli("keys", "create", "--name", "h").output.strip().splitlines()[-1]
     engine = create_engine(database_url)
     with engine.connect() as conn:
         dumped = " ".join(
@@ -163,8 +151,8 @@ def ledger_rows(database_url):
     return ROWS
 
 
-def test_usage_by_model_json(run, ledger_rows):
-    rows = json.loads(run("usage", "--by", "model", "--format", "json").output)
+def test_usage_by_model_json(run_cli, ledger_rows):
+    rows = json.loads(run_cli("usage", "--by", "model", "--format", "json").output)
     by_model = {r["model"]: r for r in rows}
     mini = by_model["gpt-4o-mini"]
     assert (mini["requests"], mini["errors"]) == (3, 1)
@@ -174,53 +162,53 @@ def test_usage_by_model_json(run, ledger_rows):
     assert by_model["mock"]["requests"] == 1
 
 
-def test_usage_by_key_and_day_csv(run, ledger_rows):
-    out = run("usage", "--by", "key,day", "--format", "csv").output
+def test_usage_by_key_and_day_csv(run_cli, ledger_rows):
+    out = run_cli("usage", "--by", "key,day", "--format", "csv").output
     rows = list(csv.DictReader(io.StringIO(out)))
     assert list(rows[0])[:3] == ["key", "day", "requests"]
     found = {(r["key"], r["day"]): int(r["requests"]) for r in rows}
     assert found == {("alice", "2026-11-20"): 2, ("bob", "2026-11-21"): 2}
 
 
-def test_usage_filters_and_table(run, ledger_rows):
-    out = run("usage", "--by", "model", "--since", "2026-11-21", "--key", "bob").output
+def test_usage_filters_and_table(run_cli, ledger_rows):
+    out = run_cli("usage", "--by", "model", "--since", "2026-11-21", "--key", "bob").output
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["model", "requests", "errors"]
     assert len(lines) == 3  # header + gpt-4o-mini + mock
-    until = json.loads(run("usage", "--until", "2026-11-20", "--format", "json").output)
+    until = json.loads(run_cli("usage", "--until", "2026-11-20", "--format", "json").output)
     assert sum(r["requests"] for r in until) == 2
 
 
-def test_usage_rejects_unknown_group(run, ledger_rows):
+def test_usage_rejects_unknown_group(run_cli, ledger_rows):
     result = CliRunner().invoke(cli, ["usage", "--by", "planet"])
     assert result.exit_code != 0 and "cannot group by" in result.output
 
 
-def test_calls_newest_first_with_filters(run, ledger_rows):
-    rows = json.loads(run("calls", "--format", "json").output)
+def test_calls_newest_first_with_filters(run_cli, ledger_rows):
+    rows = json.loads(run_cli("calls", "--format", "json").output)
     assert [r["id"] for r in rows] == ["call_3", "call_2", "call_1", "call_0"]
     assert set(rows[0]) >= {"id", "request_id", "outcome", "usage_source", "cost_usd"}
-    errors = json.loads(run("calls", "--outcome", "upstream_error", "--format", "json").output)
+    errors = json.loads(run_cli("calls", "--outcome", "upstream_error", "--format", "json").output)
     assert [r["id"] for r in errors] == ["call_2"]
-    limited = run("calls", "--limit", "1", "--model", "gpt-4o-mini")
+    limited = run_cli("calls", "--limit", "1", "--model", "gpt-4o-mini")
     table = limited.stdout.splitlines()
     assert len(table) == 2 and "call_2" in table[1]
     cursor = limited.stderr.split("--after ")[1].strip()
     following = json.loads(
-        run(
+        run_cli(
             "calls", "--limit", "5", "--model", "gpt-4o-mini", "--after", cursor, "--format", "json"
         ).stdout
     )
     assert [r["id"] for r in following] == ["call_1", "call_0"]
 
 
-def test_db_rebuild_usage_recomputes_the_rollup(run, ledger_rows, database_url):
+def test_db_rebuild_usage_recomputes_the_rollup(run_cli, ledger_rows, database_url):
     engine = create_engine(database_url)
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM usage_hourly"))
         conn.execute(text("DELETE FROM usage_latency"))
     engine.dispose()
-    assert json.loads(run("usage", "--format", "json").stdout) == []
-    assert run("db", "rebuild-usage").exit_code == 0
-    rows = json.loads(run("usage", "--by", "model", "--format", "json").stdout)
+    assert json.loads(run_cli("usage", "--format", "json").stdout) == []
+    assert run_cli("db", "rebuild-usage").exit_code == 0
+    rows = json.loads(run_cli("usage", "--by", "model", "--format", "json").stdout)
     assert {r["model"]: r["requests"] for r in rows} == {"gpt-4o-mini": 3, "mock": 1}

@@ -16,14 +16,12 @@ from typing import Any
 import pytest
 from switchboard import create_app
 from switchboard.admin import charts
-from switchboard.config import Settings
 from switchboard.ledger.call import Call, CallEnd
 from switchboard.ledger.usage import Usage
 from switchboard.tables import utcnow
 
-from tests.conftest import ROOT, read_calls, start_server, stop_server, wait_for
+from tests.conftest import ADMIN_KEY, ROOT, read_calls, start_server, stop_server, wait_for
 
-ADMIN_KEY = "adm-" + uuid.uuid4().hex
 COOKIE = "switchboard_dashboard"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -116,36 +114,28 @@ def day(when: datetime) -> str:
 
 
 @pytest.fixture
-def dash_app(settings: Settings) -> Any:
-    """The app with an admin key configured."""
-    app = create_app(dataclasses.replace(settings, admin_key=ADMIN_KEY))
-    yield app
-    app.extensions["switchboard"].close()
-
-
-@pytest.fixture
-def dash(dash_app: Any) -> Any:
-    """A test client of `dash_app`, not signed in."""
-    return dash_app.test_client()
+def dash(admin_app: Any) -> Any:
+    """A test client of `admin_app`, not signed in."""
+    return admin_app.test_client()
 
 
 @pytest.fixture
 def signed_in(dash: Any) -> Any:
-    """A test client of `dash_app` signed in to the dashboard."""
+    """A test client of `admin_app` signed in to the dashboard."""
     assert sign_in(dash).status_code == 303
     return dash
 
 
 @pytest.fixture
-def seeded(dash_app: Any) -> dict[str, Any]:
+def seeded(admin_app: Any) -> dict[str, Any]:
     """Five calls over three days, two models, two keys (one call failed); the expectations."""
     now = utcnow().replace(microsecond=0)
     d2, d1, d0 = now - timedelta(days=2), now - timedelta(days=1), now - timedelta(minutes=5)
-    record(dash_app, d2, "gpt-4o", "alice-laptop", "alice", 3000, 0.30, 10)
-    record(dash_app, d2 + timedelta(seconds=1), "gpt-4o-mini", "bob-ci", "bob", 1000, 0.10, 20)
-    record(dash_app, d1, "gpt-4o", "alice-laptop", "alice", 2000, 0.20, 30)
-    record(dash_app, d0, "gpt-4o-mini", "bob-ci", "bob", 500, 0.05, 40)
-    record(dash_app, d0 + timedelta(seconds=1), "gpt-4o-mini", "bob-ci", "bob", None, None, 50,
+    record(admin_app, d2, "gpt-4o", "alice-laptop", "alice", 3000, 0.30, 10)
+    record(admin_app, d2 + timedelta(seconds=1), "gpt-4o-mini", "bob-ci", "bob", 1000, 0.10, 20)
+    record(admin_app, d1, "gpt-4o", "alice-laptop", "alice", 2000, 0.20, 30)
+    record(admin_app, d0, "gpt-4o-mini", "bob-ci", "bob", 500, 0.05, 40)
+    record(admin_app, d0 + timedelta(seconds=1), "gpt-4o-mini", "bob-ci", "bob", None, None, 50,
            outcome="upstream_error", status=502)  # fmt: skip
     cost = {
         (day(d2), "gpt-4o"): 0.30, (day(d2), "gpt-4o-mini"): 0.10,
@@ -200,13 +190,13 @@ def test_sign_in_without_the_forms_csrf_token_is_refused(dash):
     assert dash.get("/admin/").status_code == 303
 
 
-def test_sign_in_sets_a_hardened_session_cookie_without_the_key(dash, dash_app):
+def test_sign_in_sets_a_hardened_session_cookie_without_the_key(dash, admin_app):
     resp = sign_in(dash)
     assert resp.status_code == 303 and resp.headers["Location"] == "/admin/"
     cookie = dash.get_cookie(COOKIE, path="/admin")
     assert cookie is not None
     assert cookie.http_only and cookie.same_site == "Lax" and cookie.path == "/admin"
-    stored = dash_app.session_interface.get_signing_serializer(dash_app).loads(cookie.value)
+    stored = admin_app.session_interface.get_signing_serializer(admin_app).loads(cookie.value)
     assert set(stored) == {"signed_in", "fp", "csrf"} and stored["signed_in"] is True
     assert ADMIN_KEY not in cookie.value and ADMIN_KEY not in str(stored)
     assert dash.get("/admin/").status_code == 200
@@ -317,9 +307,9 @@ def test_a_bad_since_is_a_400_with_the_reason(signed_in):
     assert 'name="since" value="garbage"' in resp.text
 
 
-def test_names_from_the_ledger_and_the_query_are_escaped(dash_app, signed_in):
+def test_names_from_the_ledger_and_the_query_are_escaped(admin_app, signed_in):
     evil = "<script>alert(1)</script>"
-    record(dash_app, utcnow(), "<img src=x onerror=alert(2)>", evil, evil, 10, 0.01, 5)
+    record(admin_app, utcnow(), "<img src=x onerror=alert(2)>", evil, evil, 10, 0.01, 5)
     html = signed_in.get("/admin/?since=7d").text
     assert "<script" not in html and "<img" not in html
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # top keys, users, calls
@@ -568,10 +558,10 @@ def test_sign_in_and_see_the_chart_in_chromium(browser, upstream, databases, tmp
         stop_server(srv)
 
 
-def test_api_requests_open_no_session(dash_app):
-    interface = dash_app.session_interface
+def test_api_requests_open_no_session(admin_app):
+    interface = admin_app.session_interface
     cookie = {"Cookie": "switchboard_dashboard=x"}
-    with dash_app.test_request_context("/v1/models", headers=cookie) as ctx:
-        assert interface.is_null_session(interface.open_session(dash_app, ctx.request))
-    with dash_app.test_request_context("/admin/", headers=cookie) as ctx:
-        assert not interface.is_null_session(interface.open_session(dash_app, ctx.request))
+    with admin_app.test_request_context("/v1/models", headers=cookie) as ctx:
+        assert interface.is_null_session(interface.open_session(admin_app, ctx.request))
+    with admin_app.test_request_context("/admin/", headers=cookie) as ctx:
+        assert not interface.is_null_session(interface.open_session(admin_app, ctx.request))

@@ -1,4 +1,4 @@
-"""The OpenAI error envelope everywhere (SPEC 1.3), and the row of every rejected call."""
+"""The OpenAI error envelope everywhere (docs/api.md), and the row of every rejected call."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from switchboard import create_app
 
 from tests.conftest import read_calls
+from tests.helpers import bearer, post_chat
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
@@ -27,9 +28,7 @@ def assert_envelope(resp, status, type_, code=None):
 @pytest.mark.parametrize("header", [None, "Bearer", "Basic abc", "Bearer sb-unknown"])
 def test_missing_or_unknown_key_is_401(client, database_url, upstream, header):
     headers = {"Authorization": header} if header else {}
-    resp = client.post(
-        "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO}, headers=headers
-    )
+    resp = post_chat(client, headers, messages=HELLO)
     assert_envelope(resp, 401, "authentication_error", "invalid_api_key")
     assert upstream.received == []
     [row] = read_calls(database_url)
@@ -51,9 +50,7 @@ def test_revoked_key_is_401_and_row_names_the_key(app, client, make_key, databas
 
 
 def test_unknown_model_is_404_model_not_found(client, auth, upstream, database_url):
-    resp = client.post(
-        "/v1/chat/completions", json={"model": "gpt-9", "messages": HELLO}, headers=auth
-    )
+    resp = post_chat(client, auth, model="gpt-9", messages=HELLO)
     error = assert_envelope(resp, 404, "invalid_request_error", "model_not_found")
     assert error["param"] == "model"
     assert upstream.received == []
@@ -63,11 +60,7 @@ def test_unknown_model_is_404_model_not_found(client, auth, upstream, database_u
 
 def test_model_outside_allowlist_is_403(client, make_key, upstream, database_url):
     key = make_key("narrow", models=["mock"])
-    resp = client.post(
-        "/v1/chat/completions",
-        json={"model": "gpt-4o-mini", "messages": HELLO},
-        headers={"Authorization": f"Bearer {key}"},
-    )
+    resp = post_chat(client, bearer(key), messages=HELLO)
     assert_envelope(resp, 403, "permission_error", "model_not_allowed")
     assert upstream.received == []
     assert read_calls(database_url)[0]["outcome"] == "forbidden"
@@ -78,9 +71,7 @@ def test_body_over_the_limit_is_413(settings, make_key, upstream, database_url):
     try:
         key = small.extensions["switchboard"].keys.create(name="big")[1]
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 5000}]}
-        resp = small.test_client().post(
-            "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
-        )
+        resp = post_chat(small, bearer(key), **body)
         assert_envelope(resp, 413, "invalid_request_error", "request_too_large")
         assert upstream.received == []
         assert read_calls(database_url)[0]["status_code"] == 413

@@ -1,4 +1,4 @@
-"""The application factory and the configuration file (SPEC 2)."""
+"""The application factory and the configuration file (docs/configuration.md)."""
 
 from __future__ import annotations
 

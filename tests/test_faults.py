@@ -39,7 +39,7 @@ def own_server(
 ) -> Iterator[Server]:
     """A gunicorn of this test's own (2 workers) with a key in `.key`."""
     srv = start_server(tmp_path, upstream.base_url, databases.fresh("faults"))
-    srv.key = srv.cli("keys", "create", "--name", "faults").stdout.strip().splitlines()[-1]
+    srv.key = srv.create_key("--name", "faults")
     yield srv
     stop_server(srv)
 
@@ -201,7 +201,7 @@ def test_database_outage_mid_load_loses_no_row(upstream, databases, tmp_path):
     outage = Outage(database_url)
     srv = start_server(tmp_path, upstream.base_url, outage.url)
     try:
-        srv.key = srv.cli("keys", "create", "--name", "outage").stdout.strip().splitlines()[-1]
+        srv.key = srv.create_key("--name", "outage")
         client = sdk(srv)
         tag = uuid.uuid4().hex[:8]
         for i in range(8):  # both workers learn the key
@@ -287,7 +287,7 @@ def test_cooldown_is_shared_by_all_workers(upstream, databases, tmp_path):
         routing={"cooldown_failures": 1, "max_attempts": 1, "cooldown_seconds": 60},
     )
     try:
-        srv.key = srv.cli("keys", "create", "--name", "cool").stdout.strip().splitlines()[-1]
+        srv.key = srv.create_key("--name", "cool")
         client = sdk(srv)
         with pytest.raises(openai.APIStatusError) as first:
             client.chat.completions.create(model="unreachable", messages=[{"role": "user",
@@ -326,7 +326,7 @@ def relay_server(
         databases.fresh("relayfaults"),
         routing={"cooldown_failures": 1000},
     )
-    srv.key = srv.cli("keys", "create", "--name", "relay").stdout.strip().splitlines()[-1]
+    srv.key = srv.create_key("--name", "relay")
     yield srv
     stop_server(srv)
 

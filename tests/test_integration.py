@@ -30,11 +30,9 @@ from tests.conftest import (
     stop_server,
     wait_for,
 )
+from tests.helpers import HELLO, bearer, post_chat_http
 
 pytestmark = pytest.mark.integration
-HELLO = [{"role": "user", "content": "Hello there"}]
-
-
 _CLIENTS: list[openai.OpenAI] = []
 
 
@@ -74,13 +72,9 @@ def row_for(server: Server, request_id: str, done: bool = True) -> dict[str, Any
 
 def open_stream(base_url: str, key: str, model: str, request_id: str) -> requests.Response:
     """A raw streamed chat request, for tests that need the socket in hand."""
-    return requests.post(
-        base_url + "/v1/chat/completions",
-        stream=True,
-        timeout=30,
-        headers={"Authorization": f"Bearer {key}", "X-Request-Id": request_id},
-        json={"model": model, "messages": HELLO, "stream": True},
-    )
+    headers = bearer(key) | {"X-Request-Id": request_id}
+    body = {"model": model, "messages": HELLO, "stream": True}
+    return post_chat_http(base_url, headers, body, stream=True, timeout=30)
 
 
 def test_chat_through_the_sdk(server):
@@ -232,14 +226,9 @@ def test_unknown_model_is_not_found(server):
 
 
 def test_first_chunk_arrives_while_upstream_is_still_silent(server):
+    body = {"model": "slow", "messages": HELLO, "stream": True}
     started = time.monotonic()
-    with requests.post(
-        server.base_url + "/v1/chat/completions",
-        stream=True,
-        timeout=20,
-        headers={"Authorization": f"Bearer {server.key}"},
-        json={"model": "slow", "messages": HELLO, "stream": True},
-    ) as resp:
+    with post_chat_http(server.base_url, bearer(server.key), body, stream=True, timeout=20) as resp:
         lines = resp.iter_lines()
         first = next(line for line in lines if line)
         first_at = time.monotonic() - started
@@ -286,12 +275,8 @@ def test_client_disconnect_closes_the_upstream_and_is_recorded(server, upstream)
 
 
 def test_upstream_key_is_never_exposed(server):
-    resp = requests.post(
-        server.base_url + "/v1/chat/completions",
-        timeout=20,
-        headers={"Authorization": f"Bearer {server.key}"},
-        json={"model": "broken", "messages": HELLO},
-    )
+    body = {"model": "broken", "messages": HELLO}
+    resp = post_chat_http(server.base_url, bearer(server.key), body, timeout=20)
     assert resp.status_code == 502
     assert UPSTREAM_SECRET not in resp.text
     assert UPSTREAM_SECRET not in server.log()
@@ -300,7 +285,7 @@ def test_upstream_key_is_never_exposed(server):
 
 def test_revoked_key_is_refused_within_the_cache_bound(server):
     name = f"revoke-{rid()}"
-    key = server.cli("keys", "create", "--name", name).stdout.strip().splitlines()[-1]
+    key = server.create_key("--name", name)
     client = sdk(server, key)
     assert client.models.list().data
     revoked = server.cli("keys", "revoke", name)
@@ -312,11 +297,7 @@ def test_revoked_key_is_refused_within_the_cache_bound(server):
 
 
 def test_expired_key_is_refused(server):
-    key = (
-        server.cli("keys", "create", "--name", f"old-{rid()}", "--expires", "2020-01-01")
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    key = server.create_key("--name", f"old-{rid()}", "--expires", "2020-01-01")
     with pytest.raises(openai.AuthenticationError):
         sdk(server, key).models.list()
 
@@ -346,7 +327,7 @@ def test_health_and_readiness(server):
 def test_sigterm_lets_an_open_stream_finish_and_complete_its_row(tmp_path, databases, upstream):
     srv = start_server(tmp_path, upstream.base_url, databases.fresh("graceful"), workers=1)
     try:
-        key = srv.cli("keys", "create", "--name", "g").stdout.strip().splitlines()[-1]
+        key = srv.create_key("--name", "g")
         request_id = rid()
         resp = open_stream(srv.base_url, key, "long", request_id)
         lines = resp.iter_lines()

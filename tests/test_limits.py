@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
-from typing import Any
 
 import pytest
 import requests
@@ -13,20 +12,12 @@ from switchboard import create_app
 from switchboard.config import Settings
 
 from tests.conftest import free_port, read_calls, start_server, stop_server
-
-HELLO = [{"role": "user", "content": "Hello there"}]
-
-
-def chat(app: Any, secret: str, **body: Any) -> Any:
-    body = {"model": "gpt-4o-mini", "messages": HELLO} | body
-    return app.test_client().post(
-        "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {secret}"}
-    )
+from tests.helpers import HELLO, bearer, post_chat, post_chat_http
 
 
 def test_rpm_admits_exactly_the_limit_then_429(app, make_key, upstream, database_url):
     secret = make_key("two-a-minute", rpm=2)
-    first, second, third = (chat(app, secret) for _ in range(3))
+    first, second, third = (post_chat(app, bearer(secret)) for _ in range(3))
     assert (first.status_code, second.status_code, third.status_code) == (200, 200, 429)
     assert first.headers["x-ratelimit-limit-requests"] == "2"
     assert first.headers["x-ratelimit-remaining-requests"] == "1"
@@ -43,20 +34,20 @@ def test_rpm_admits_exactly_the_limit_then_429(app, make_key, upstream, database
 
 
 def test_keys_without_limits_get_no_rate_headers(app, make_key):
-    resp = chat(app, make_key("free"))
+    resp = post_chat(app, bearer(make_key("free")))
     assert resp.status_code == 200
     assert not [h for h in resp.headers.keys() if h.lower().startswith("x-ratelimit")]
 
 
 def test_tpm_counts_the_tokens_calls_used(app, make_key, upstream, database_url):
     secret = make_key("tokens", tpm=30)  # the fake reports 18 tokens a call
-    first = chat(app, secret)
+    first = post_chat(app, bearer(secret))
     assert first.headers["x-ratelimit-limit-tokens"] == "30"
     assert first.headers["x-ratelimit-remaining-tokens"] == "30"  # before this call's tokens
-    second = chat(app, secret, stream=True)
+    second = post_chat(app, bearer(secret), stream=True)
     assert second.status_code == 200 and second.get_data().endswith(b"data: [DONE]\n\n")
     assert second.headers["x-ratelimit-remaining-tokens"] == "12"
-    third = chat(app, secret)  # 36 tokens used of 30
+    third = post_chat(app, bearer(secret))  # 36 tokens used of 30
     assert third.status_code == 429
     assert "30 tokens per minute" in third.get_json()["error"]["message"]
     assert third.headers["x-ratelimit-remaining-tokens"] == "0"
@@ -73,7 +64,7 @@ def test_store_down_policy(settings: Settings, make_key, policy, upstream):
     try:
         keys = app.extensions["switchboard"].keys
         _, secret = keys.create(name="limited", rpm=5)
-        resp = chat(app, secret)
+        resp = post_chat(app, bearer(secret))
         ready = app.test_client().get("/readyz")
         assert ready.get_json()["limits"]["healthy"] is False
         if policy == "open":
@@ -94,10 +85,10 @@ def burst(urls: list[str], secret: str, count: int) -> list[int]:
     lock = threading.Lock()
 
     def one(i: int) -> None:
-        resp = requests.post(
-            urls[i % len(urls)] + "/v1/chat/completions",
-            json={"model": "gpt-4o-mini", "messages": HELLO},
-            headers={"Authorization": f"Bearer {secret}", "Connection": "close"},
+        resp = post_chat_http(
+            urls[i % len(urls)],
+            bearer(secret) | {"Connection": "close"},
+            {"model": "gpt-4o-mini", "messages": HELLO},
             timeout=30,
         )
         with lock:
@@ -116,8 +107,7 @@ def test_rpm_holds_across_four_gunicorn_workers(upstream, databases, tmp_path):
     srv = start_server(tmp_path, upstream.base_url, databases.fresh("rpm4"), workers=4)
     try:
         name = f"rpm-{uuid.uuid4().hex[:6]}"
-        created = srv.cli("keys", "create", "--name", name, "--rpm", "2")
-        secret = created.stdout.strip().splitlines()[-1]
+        secret = srv.create_key("--name", name, "--rpm", "2")
         statuses = burst([srv.base_url], secret, 12)
         assert sorted(statuses) == [200, 200] + [429] * 10
         rows = [r for r in read_calls(srv.database_url) if r["key_name"] == name]
@@ -137,7 +127,7 @@ def test_rpm_holds_across_two_instances_sharing_redis(upstream, databases, tmp_p
     two = start_server(tmp_path / "two", upstream.base_url, database_url, sections=shared)
     try:
         name = f"rpm-{uuid.uuid4().hex[:6]}"
-        secret = one.cli("keys", "create", "--name", name, "--rpm", "2").stdout.split()[-1]
+        secret = one.create_key("--name", name, "--rpm", "2")
         statuses = burst([one.base_url, two.base_url], secret, 12)
         assert sorted(statuses) == [200, 200] + [429] * 10
         assert len(upstream.received) == 2

@@ -6,20 +6,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from switchboard import create_app
 from switchboard.catalog import Deployment, Model, Price
-from switchboard.config import ConfigError, load_settings, parse_settings
+from switchboard.config import ConfigError, Settings, load_settings, parse_settings
 from switchboard.ledger.usage import Usage, cost_of
 from switchboard.tables import utcnow
 
 from tests.conftest import read_calls, switchboard_config
 from tests.fake_upstream import FakeUpstream, completion
+from tests.helpers import bearer, post_chat
 
 HEAD = """
 [[providers]]
@@ -226,9 +226,10 @@ UPSTREAM_USAGE = {
 
 
 @pytest.fixture
-def build(upstream: FakeUpstream, database_url: str, tmp_path: Path) -> Iterator[Callable]:
+def build(
+    upstream: FakeUpstream, database_url: str, tmp_path: Path, make_app: Callable[[Settings], Any]
+) -> Callable:
     """Builds apps on this test's database whose model `priced` has the given prices."""
-    apps: list[Any] = []
 
     def make(**prices: Any) -> Any:
         config = switchboard_config(upstream.base_url, database_url, tmp_path / "state")
@@ -236,13 +237,9 @@ def build(upstream: FakeUpstream, database_url: str, tmp_path: Path) -> Iterator
             {"name": "priced", "provider": "fake", "upstream_model": "echo"} | prices
         )
         settings = parse_settings(config, "tests")
-        app = create_app(dataclasses.replace(settings, database_url=database_url))
-        apps.append(app)
-        return app
+        return make_app(dataclasses.replace(settings, database_url=database_url))
 
-    yield make
-    for app in apps:
-        app.extensions["switchboard"].close()
+    return make
 
 
 def moment(value: Any) -> datetime:
@@ -256,11 +253,10 @@ def priced_call(app: Any, upstream: FakeUpstream, **step: Any) -> dict[str, Any]
     marker = f"price-{uuid.uuid4().hex[:8]}"
     answer = completion("echo", "priced answer", UPSTREAM_USAGE)
     upstream.plan(marker, {"json_raw": json.dumps(answer).encode()} | step)
-    resp = app.test_client().post(
-        "/v1/chat/completions",
-        json={"model": "priced", "messages": [{"role": "user", "content": marker}]},
-        headers={"Authorization": f"Bearer {secret}", "X-Request-Id": marker},
-    )
+    resp = post_chat(
+        app, bearer(secret) | {"X-Request-Id": marker},
+        model="priced", messages=[{"role": "user", "content": marker}],
+    )  # fmt: skip
     assert resp.status_code == 200, resp.get_data()
     [row] = read_calls(app.extensions["switchboard"].settings.database_url, request_id=marker)
     return row

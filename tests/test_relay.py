@@ -7,29 +7,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import UPSTREAM_SECRET, read_calls
-
-HELLO = [{"role": "user", "content": "Hello there"}]
-
-
-def chat(client: Any, auth: dict[str, str], **body: Any) -> Any:
-    body.setdefault("messages", HELLO)
-    return client.post("/v1/chat/completions", json=body, headers=auth)
-
-
-def sse_events(data: bytes) -> list[str]:
-    """The data fields of an SSE body, in order."""
-    return [e[len("data: ") :] for e in data.decode().split("\n\n") if e.startswith("data: ")]
-
-
-def only_row(database_url: str) -> dict[str, Any]:
-    rows = read_calls(database_url)
-    assert len(rows) == 1, rows
-    return rows[0]
+from tests.conftest import UPSTREAM_SECRET, only_row, read_calls
+from tests.helpers import HELLO, post_chat, sse_events
 
 
 def test_json_chat_is_forwarded_and_answered_unchanged(client, auth, upstream):
-    resp = chat(client, auth, model="gpt-4o-mini")
+    resp = post_chat(client, auth, model="gpt-4o-mini")
     assert resp.status_code == 200
     body = resp.get_json()
     # The upstream's answer reaches the client as it was, its model name included.
@@ -43,9 +26,7 @@ def test_json_chat_is_forwarded_and_answered_unchanged(client, auth, upstream):
 
 def test_client_headers_are_not_forwarded(client, api_key, upstream):
     headers = {"Authorization": f"Bearer {api_key}", "X-Custom": "private", "Cookie": "a=b"}
-    resp = client.post(
-        "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO}, headers=headers
-    )
+    resp = post_chat(client, headers)
     assert resp.status_code == 200
     sent = upstream.received[0].headers
     assert "X-Custom" not in sent and "Cookie" not in sent
@@ -83,24 +64,20 @@ def test_successful_call_row_field_by_field(client, auth, database_url):
 
 
 def test_request_id_is_generated_when_not_given(client, auth, database_url):
-    resp = chat(client, auth, model="gpt-4o-mini")
+    resp = post_chat(client, auth, model="gpt-4o-mini")
     row = only_row(database_url)
     assert resp.headers["x-request-id"] == row["id"] == row["request_id"]
 
 
 def test_reused_request_id_gives_two_rows(client, auth, database_url):
     for _ in range(2):
-        client.post(
-            "/v1/chat/completions",
-            json={"model": "gpt-4o-mini", "messages": HELLO},
-            headers=auth | {"X-Request-Id": "same"},
-        )
+        post_chat(client, auth | {"X-Request-Id": "same"})
     rows = read_calls(database_url, request_id="same")
     assert len(rows) == 2 and rows[0]["id"] != rows[1]["id"]
 
 
 def test_cached_and_reasoning_tokens_are_recorded_and_priced(client, auth, database_url):
-    assert chat(client, auth, model="detailed").status_code == 200
+    assert post_chat(client, auth, model="detailed").status_code == 200
     row = only_row(database_url)
     assert (row["prompt_tokens"], row["completion_tokens"], row["total_tokens"]) == (120, 50, 170)
     assert (row["cached_tokens"], row["reasoning_tokens"]) == (100, 30)
@@ -108,7 +85,7 @@ def test_cached_and_reasoning_tokens_are_recorded_and_priced(client, auth, datab
 
 
 def test_missing_upstream_usage_is_estimated_never_zero(client, auth, database_url):
-    assert chat(client, auth, model="no-usage").status_code == 200
+    assert post_chat(client, auth, model="no-usage").status_code == 200
     row = only_row(database_url)
     assert row["usage_source"] == "estimated"
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
@@ -118,7 +95,7 @@ def test_missing_upstream_usage_is_estimated_never_zero(client, auth, database_u
 
 
 def test_stream_relays_events_and_hides_injected_usage(client, auth, upstream, database_url):
-    resp = chat(client, auth, model="gpt-4o-mini", stream=True)
+    resp = post_chat(client, auth, model="gpt-4o-mini", stream=True)
     assert resp.status_code == 200
     assert resp.mimetype == "text/event-stream"
     events = sse_events(resp.data)
@@ -142,14 +119,14 @@ def test_stream_relays_events_and_hides_injected_usage(client, auth, upstream, d
 
 def test_upstream_connections_are_reused_for_json_and_streams(client, auth, upstream):
     for stream in (False, True, False, True, True):
-        resp = chat(client, auth, model="gpt-4o-mini", stream=stream)
+        resp = post_chat(client, auth, model="gpt-4o-mini", stream=stream)
         assert resp.status_code == 200 and resp.data
     assert len(upstream.received) == 5
     assert upstream.connections == 1
 
 
 def test_stream_keeps_usage_chunk_when_client_asked(client, auth, upstream):
-    resp = chat(
+    resp = post_chat(
         client, auth, model="gpt-4o-mini", stream=True, stream_options={"include_usage": True}
     )
     chunks = [json.loads(e) for e in sse_events(resp.data)[:-1]]
@@ -158,7 +135,7 @@ def test_stream_keeps_usage_chunk_when_client_asked(client, auth, upstream):
 
 
 def test_stream_options_of_client_are_kept_when_usage_is_injected(client, auth, upstream):
-    resp = chat(
+    resp = post_chat(
         client,
         auth,
         model="gpt-4o-mini",
@@ -173,7 +150,7 @@ def test_stream_options_of_client_are_kept_when_usage_is_injected(client, auth, 
 
 
 def test_upstream_drop_mid_stream_ends_with_one_error_event(client, auth, database_url):
-    resp = chat(client, auth, model="drop", stream=True)
+    resp = post_chat(client, auth, model="drop", stream=True)
     assert resp.status_code == 200
     events = sse_events(resp.data)
     assert "[DONE]" not in events
@@ -218,7 +195,7 @@ def test_stream_closed_before_reading_records_client_disconnected(client, auth, 
 
 
 def test_upstream_4xx_is_passed_through(client, auth, database_url):
-    resp = chat(client, auth, model="bad-request")
+    resp = post_chat(client, auth, model="bad-request")
     assert resp.status_code == 400
     assert resp.get_json()["error"]["code"] == "unsupported_parameter"
     row = only_row(database_url)
@@ -229,7 +206,7 @@ def test_upstream_4xx_is_passed_through(client, auth, database_url):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_upstream_5xx_becomes_502(client, auth, database_url, stream):
-    resp = chat(client, auth, model="broken", stream=stream)
+    resp = post_chat(client, auth, model="broken", stream=stream)
     assert resp.status_code == 502
     assert resp.headers["x-switchboard-provider"] == "fake"
     assert resp.get_json()["error"]["type"] == "upstream_error"
@@ -239,13 +216,13 @@ def test_upstream_5xx_becomes_502(client, auth, database_url, stream):
 
 
 def test_upstream_answer_that_is_not_json_becomes_502(client, auth, database_url):
-    resp = chat(client, auth, model="not-json")
+    resp = post_chat(client, auth, model="not-json")
     assert resp.status_code == 502
     assert only_row(database_url)["outcome"] == "upstream_error"
 
 
 def test_unreachable_upstream_becomes_502(client, auth, database_url):
-    resp = chat(client, auth, model="unreachable")
+    resp = post_chat(client, auth, model="unreachable")
     assert resp.status_code == 502
     error = resp.get_json()["error"]
     assert error["type"] == "upstream_error" and "unreachable" in error["message"]
@@ -258,14 +235,16 @@ def test_unreachable_upstream_becomes_502(client, auth, database_url):
 
 
 def test_mock_provider_echoes_and_reports_usage(client, auth, upstream, database_url):
-    resp = chat(client, auth, model="mock", messages=[{"role": "user", "content": "ping pong"}])
+    resp = post_chat(
+        client, auth, model="mock", messages=[{"role": "user", "content": "ping pong"}]
+    )
     assert resp.get_json()["choices"][0]["message"]["content"] == "ping pong"
     assert upstream.received == []
     assert only_row(database_url)["usage_source"] == "upstream"
 
 
 def test_mock_provider_streams_in_several_chunks(client, auth):
-    resp = chat(
+    resp = post_chat(
         client,
         auth,
         model="mock",
@@ -283,7 +262,7 @@ def test_mock_provider_calls_the_first_tool(client, auth):
         {"type": "function", "function": {"name": "get_weather"}},
         {"type": "function", "function": {"name": "other"}},
     ]
-    resp = chat(client, auth, model="mock", tools=tools)
+    resp = post_chat(client, auth, model="mock", tools=tools)
     message = resp.get_json()["choices"][0]["message"]
     assert message["tool_calls"][0]["function"]["name"] == "get_weather"
     assert resp.get_json()["choices"][0]["finish_reason"] == "tool_calls"

@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import base64
 import csv
-import dataclasses
 import io
 import json
 import math
 import re
-import uuid
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, insert, select
-from switchboard import create_app, reports
-from switchboard.cli.main import cli
-from switchboard.config import Settings
+from switchboard import reports
 from switchboard.ledger import retention
 from switchboard.ledger.call import Call, CallEnd
 from switchboard.ledger.rollup import hour_of, rebuild
@@ -28,7 +22,8 @@ from switchboard.ledger.usage import Usage
 from switchboard.services import Services
 from switchboard.tables import CALL_FIELDS, CALLS, LATENCY, ROLLUP, STORED, utcnow
 
-ADMIN_KEY = "adm-" + uuid.uuid4().hex
+from tests.conftest import ADMIN_KEY
+
 ENDPOINT = "/v1/chat/completions"
 # key name -> (key id, user, team)
 KEYS: dict[str | None, tuple[str | None, str | None, str | None]] = {
@@ -64,26 +59,22 @@ OPENED_FIRST = {"r4", "r8"}
 
 
 @pytest.fixture
-def app(settings: Settings) -> Iterator[Any]:
-    """The real app, with an admin key configured."""
-    application = create_app(dataclasses.replace(settings, admin_key=ADMIN_KEY))
-    application.config["TESTING"] = True
-    yield application
-    application.extensions["switchboard"].close()
+def admin_app(admin_app: Any) -> Any:
+    """The real app with the admin key configured, in Flask's testing mode."""
+    admin_app.config["TESTING"] = True
+    return admin_app
+
+
+@pytest.fixture
+def app(admin_app: Any) -> Any:
+    """The app of these tests: `admin_app`."""
+    return admin_app
 
 
 @pytest.fixture
 def svc(app: Any) -> Services:
     """The app's services: its database and ledger."""
     return app.extensions["switchboard"]
-
-
-@pytest.fixture
-def admin(app: Any) -> Any:
-    """A test client that sends the admin key."""
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_KEY}"
-    return client
 
 
 @pytest.fixture
@@ -97,19 +88,6 @@ def known_calls(svc: Services) -> dict[str, Call]:
         )  # fmt: skip
     svc.ledger.open(new_call(OPEN_CALL_AT, "alpha", "gpt-4o-mini", "fake"))
     return calls
-
-
-@pytest.fixture
-def run(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Callable[..., Any]:
-    """Runs `switchboard ARGS...` against this test's database; returns the click result."""
-    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", database_url)
-    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-
-    def invoke(*args: str) -> Any:
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 def at(when: str | datetime) -> datetime:
@@ -476,8 +454,8 @@ def test_usage_table_says_when_there_are_no_rows(svc):
     assert lines == ["  ".join(FIELDS), "(no rows)"]
 
 
-def test_usage_command_prints_the_report(run, svc, known_calls):
-    result = run("usage", "--by", "model", "--since", "2026-11-11", "--format", "json")
+def test_usage_command_prints_the_report(run_cli, svc, known_calls):
+    result = run_cli("usage", "--by", "model", "--since", "2026-11-11", "--format", "json")
     rows = json.loads(result.output)
     assert as_tuples(rows, ("model",)) == [
         ("gpt-4o", 1, 1, 0, 0, 0, 0.0, 31000, 31000),
@@ -711,9 +689,9 @@ def test_prune_refuses_an_age_in_the_future(svc):
         retention.prune(svc.db, (utcnow() + timedelta(days=1)).date().isoformat())
 
 
-def test_prune_command_deletes_old_calls_and_keeps_the_rollup(run, svc, aged):
+def test_prune_command_deletes_old_calls_and_keeps_the_rollup(run_cli, svc, aged):
     before = rollup_tables(svc)
-    result = run("calls", "prune", "--older-than", "90d")
+    result = run_cli("calls", "prune", "--older-than", "90d")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("deleted 4 call(s)")
     assert remaining(svc) == names(aged, "open", "d89", "d30", "d10", "d5", "d1")
@@ -722,8 +700,8 @@ def test_prune_command_deletes_old_calls_and_keeps_the_rollup(run, svc, aged):
     assert remaining(svc, STORED) == names(aged, "d10", "d5", "d1")
 
 
-def test_prune_command_with_a_body_age(run, svc, aged):
-    result = run("calls", "prune", "--older-than", "90d", "--bodies-older-than", "7d")
+def test_prune_command_with_a_body_age(run_cli, svc, aged):
+    result = run_cli("calls", "prune", "--older-than", "90d", "--bodies-older-than", "7d")
     assert result.exit_code == 0, result.output
     assert "and 7 captured bod" in result.output
     assert remaining(svc, STORED) == names(aged, "d5", "d1")
@@ -741,16 +719,16 @@ ADMIN_USAGE = [
 USAGE_QUERY = {"by": "model,day", "since": "2026-11-10T10:30:00Z"}
 
 
-def test_admin_usage_json(admin, known_calls):
-    resp = admin.get("/admin/usage", query_string=USAGE_QUERY | {"format": "json"})
+def test_admin_usage_json(admin_client, known_calls):
+    resp = admin_client.get("/admin/usage", query_string=USAGE_QUERY | {"format": "json"})
     assert resp.status_code == 200
     body = resp.get_json()
     assert body["object"] == "list"
     assert as_tuples(body["data"], ("model", "day")) == ADMIN_USAGE
 
 
-def test_admin_usage_csv(admin, known_calls):
-    resp = admin.get("/admin/usage", query_string=USAGE_QUERY | {"format": "csv"})
+def test_admin_usage_csv(admin_client, known_calls):
+    resp = admin_client.get("/admin/usage", query_string=USAGE_QUERY | {"format": "csv"})
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     parsed = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
     assert list(parsed[0]) == ["model", "day", *reports.USAGE_FIELDS]
@@ -759,8 +737,8 @@ def test_admin_usage_csv(admin, known_calls):
     ]
 
 
-def test_admin_usage_table(admin, known_calls):
-    resp = admin.get("/admin/usage", query_string=USAGE_QUERY | {"format": "table"})
+def test_admin_usage_table(admin_client, known_calls):
+    resp = admin_client.get("/admin/usage", query_string=USAGE_QUERY | {"format": "table"})
     assert resp.status_code == 200 and resp.mimetype == "text/plain"
     lines = resp.get_data(as_text=True).splitlines()
     assert lines[0].split() == ["model", "day", *reports.USAGE_FIELDS]
@@ -769,8 +747,8 @@ def test_admin_usage_table(admin, known_calls):
     ]
 
 
-def test_admin_usage_defaults_to_json_by_model(admin, known_calls):
-    body = admin.get("/admin/usage").get_json()
+def test_admin_usage_defaults_to_json_by_model(admin_client, known_calls):
+    body = admin_client.get("/admin/usage").get_json()
     assert as_tuples(body["data"], ("model",)) == GROUPED[("model",)]
 
 
@@ -796,16 +774,16 @@ def test_admin_reports_need_the_admin_key(app, path, header):
         ("/admin/calls", {"after": "garbage!!"}, "after"),
     ],
 )
-def test_admin_reports_refuse_bad_queries(admin, path, query, param):
-    resp = admin.get(path, query_string=query)
+def test_admin_reports_refuse_bad_queries(admin_client, path, query, param):
+    resp = admin_client.get(path, query_string=query)
     assert resp.status_code == 400
     error = resp.get_json()["error"]
     assert (error["type"], error["param"]) == ("invalid_request_error", param)
 
 
 @pytest.mark.parametrize("path", ["/admin/usage", "/admin/calls"])
-def test_admin_reports_refuse_a_bad_date(admin, path):
-    resp = admin.get(path, query_string={"since": "last tuesday"})
+def test_admin_reports_refuse_a_bad_date(admin_client, path):
+    resp = admin_client.get(path, query_string={"since": "last tuesday"})
     assert resp.status_code == 400
     assert resp.get_json()["error"]["type"] == "invalid_request_error"
 
@@ -816,8 +794,8 @@ def test_admin_reports_refuse_a_bad_date(admin, path):
     [{"until": "9999-12-31"}, {"since": "99999999d"}, {"since": "1000000000d"},
      {"since": "0001-01-01"}, {"model": "\x00"}],
 )  # fmt: skip
-def test_admin_reports_refuse_out_of_range_values_with_400(admin, path, query):
-    resp = admin.get(path, query_string=query)
+def test_admin_reports_refuse_out_of_range_values_with_400(admin_client, path, query):
+    resp = admin_client.get(path, query_string=query)
     assert resp.status_code == 400
     assert resp.get_json()["error"]["type"] == "invalid_request_error"
 
@@ -828,10 +806,10 @@ def test_a_compact_bare_until_date_includes_that_day(svc, known_calls):
     assert compact == dashed and compact[0]["requests"] == 7
 
 
-def test_admin_calls_pages_with_next_cursor(admin, listed):
+def test_admin_calls_pages_with_next_cursor(admin_client, listed):
     ids, query, pages = [], {"limit": "10"}, []
     while True:
-        body = admin.get("/admin/calls", query_string=query).get_json()
+        body = admin_client.get("/admin/calls", query_string=query).get_json()
         pages.append((len(body["data"]), body["has_more"]))
         ids += [r["id"] for r in body["data"]]
         if not body["has_more"]:
@@ -842,8 +820,8 @@ def test_admin_calls_pages_with_next_cursor(admin, listed):
     assert ids == newest_first(listed)
 
 
-def test_admin_calls_filters(admin, listed):
-    body = admin.get(
+def test_admin_calls_filters(admin_client, listed):
+    body = admin_client.get(
         "/admin/calls", query_string={"outcome": "upstream_error", "key": "beta"}
     ).get_json()
     assert [r["id"] for r in body["data"]] == newest_first(
@@ -851,25 +829,26 @@ def test_admin_calls_filters(admin, listed):
     )
 
 
-def test_admin_calls_csv_carries_the_cursor_in_a_header(admin, listed):
-    resp = admin.get("/admin/calls", query_string={"format": "csv", "limit": "3"})
+def test_admin_calls_csv_carries_the_cursor_in_a_header(admin_client, listed):
+    resp = admin_client.get("/admin/calls", query_string={"format": "csv", "limit": "3"})
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     parsed = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
     assert list(parsed[0]) == list(CALL_FIELDS)
     assert [r["id"] for r in parsed] == newest_first(listed)[:3]
-    following = admin.get("/admin/calls", query_string={"after": resp.headers["X-Next-Cursor"],
-                                                        "limit": "3"})  # fmt: skip
+    following = admin_client.get(
+        "/admin/calls", query_string={"after": resp.headers["X-Next-Cursor"], "limit": "3"}
+    )
     assert [r["id"] for r in following.get_json()["data"]] == newest_first(listed)[3:6]
 
 
-def test_admin_calls_last_csv_page_has_no_cursor_header(admin, listed):
-    resp = admin.get("/admin/calls", query_string={"format": "csv", "limit": "25"})
+def test_admin_calls_last_csv_page_has_no_cursor_header(admin_client, listed):
+    resp = admin_client.get("/admin/calls", query_string={"format": "csv", "limit": "25"})
     assert "X-Next-Cursor" not in resp.headers
     assert len(resp.get_data(as_text=True).splitlines()) == 26
 
 
-def test_admin_calls_table(admin, listed):
-    resp = admin.get("/admin/calls", query_string={"format": "table", "limit": "2"})
+def test_admin_calls_table(admin_client, listed):
+    resp = admin_client.get("/admin/calls", query_string={"format": "table", "limit": "2"})
     assert resp.mimetype == "text/plain"
     lines = resp.get_data(as_text=True).splitlines()
     assert lines[0].split() == list(reports.CALL_TABLE_FIELDS)

@@ -12,16 +12,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from switchboard import create_app
-from switchboard.config import parse_settings
+from switchboard.config import Settings, parse_settings
 
 from tests.conftest import UPSTREAM_SECRET, read_calls, switchboard_config
 from tests.fake_upstream import FakeUpstream
+from tests.helpers import bearer, post_chat, sse_events
 
 EXTRA_PROVIDERS = [
     # Short read timeout: slow first bytes and stalls are noticed within the test's patience.
@@ -32,10 +32,9 @@ EXTRA_PROVIDERS = [
 
 @pytest.fixture
 def build(
-    upstream: FakeUpstream, database_url: str, tmp_path: Path
-) -> Iterator[Callable[..., Any]]:
+    upstream: FakeUpstream, database_url: str, tmp_path: Path, make_app: Callable[[Settings], Any]
+) -> Callable[..., Any]:
     """Builds an app whose configuration adds `models`, `providers` and `routing` values."""
-    apps: list[Any] = []
 
     def make(
         models: list[dict[str, Any]] = (),  # type: ignore[assignment]
@@ -48,13 +47,9 @@ def build(
         config["models"] += list(models)
         config["routing"] |= routing or {}
         settings = dataclasses.replace(parse_settings(config, "tests"), database_url=database_url)
-        app = create_app(settings)
-        apps.append(app)
-        return app
+        return make_app(settings)
 
-    yield make
-    for app in apps:
-        app.extensions["switchboard"].close()
+    return make
 
 
 @pytest.fixture
@@ -64,7 +59,7 @@ def key_for(upstream: FakeUpstream) -> Callable[..., dict[str, str]]:
     def make(app: Any, **fields: Any) -> dict[str, str]:
         keys = app.extensions["switchboard"].keys
         _, secret = keys.create(name=f"k-{uuid.uuid4().hex[:6]}", **fields)
-        return {"Authorization": f"Bearer {secret}"}
+        return bearer(secret)
 
     return make
 
@@ -74,13 +69,9 @@ def marker() -> str:
 
 
 def ask(app: Any, auth: dict[str, str], model: str, mark: str, **body: Any) -> Any:
+    """A chat completion (`post_chat`) of `model` whose message carries `mark`."""
     body = {"model": model, "messages": [{"role": "user", "content": f"hi {mark}"}]} | body
-    return app.test_client().post("/v1/chat/completions", json=body, headers=auth)
-
-
-def sse_data(resp: Any) -> list[str]:
-    text = resp.get_data().decode()
-    return [e[6:] for e in text.replace("\r\n", "\n").split("\n\n") if e.startswith("data: ")]
+    return post_chat(app, auth, **body)
 
 
 def row_of(database_url: str, resp: Any) -> dict[str, Any]:
@@ -159,7 +150,7 @@ def test_dropped_connection_before_an_answer_is_retried(build, key_for, upstream
     upstream.plan(mark, {"close": True})
     resp = ask(app, key_for(app), "gpt-4o-mini", mark, stream=True)
     assert resp.status_code == 200
-    events = sse_data(resp)
+    events = sse_events(resp.get_data())
     assert events[-1] == "[DONE]" and "error" not in "".join(events)
     row = row_of(database_url, resp)
     assert (row["outcome"], row["attempts"], row["prompt_tokens"]) == ("ok", 2, 11)
@@ -171,7 +162,7 @@ def test_stream_failing_before_its_first_event_is_retried(build, key_for, upstre
     upstream.plan(mark, {"status": 503}, {"sse": [b""]})  # then a stream with no event at all
     resp = ask(app, key_for(app), "gpt-4o-mini", mark, stream=True)
     assert resp.status_code == 200
-    assert sse_data(resp)[-1] == "[DONE]"
+    assert sse_events(resp.get_data())[-1] == "[DONE]"
     assert len(upstream.requests_for(mark)) == 3
     row = row_of(database_url, resp)
     assert (row["outcome"], row["attempts"]) == ("ok", 3)
@@ -211,7 +202,7 @@ def test_stall_mid_stream_ends_with_an_error_event(build, key_for, upstream, dat
     upstream.plan(mark, {"stall_after": 2, "stall": 5})
     started = time.monotonic()
     resp = ask(app, key_for(app), "quick-echo", mark, stream=True)
-    events = sse_data(resp)
+    events = sse_events(resp.get_data())
     assert time.monotonic() - started < 3
     assert "Hello" in events[1] and " from" in events[2]
     error = json.loads(events[-1])["error"]
@@ -228,7 +219,7 @@ def test_drop_after_three_chunks_is_not_retried(build, key_for, upstream, databa
     mark = marker()
     upstream.plan(mark, {"drop_after": 3})
     resp = ask(app, key_for(app), "gpt-4o-mini", mark, stream=True)
-    events = sse_data(resp)
+    events = sse_events(resp.get_data())
     assert json.loads(events[-1])["error"]["code"] == "upstream_disconnected"
     assert len(upstream.requests_for(mark)) == 1  # content was already sent: no retry
     row = row_of(database_url, resp)
@@ -240,7 +231,7 @@ def test_total_deadline_ends_a_long_stream(build, key_for, upstream, database_ur
                   "total_timeout": 1.0}])  # fmt: skip
     started = time.monotonic()
     resp = ask(app, key_for(app), "long-1s", marker(), stream=True)
-    events = sse_data(resp)
+    events = sse_events(resp.get_data())
     assert time.monotonic() - started < 2.5
     error = json.loads(events[-1])["error"]
     assert error["code"] == "upstream_timeout" and "deadline" in error["message"]
@@ -305,7 +296,7 @@ def test_hop_by_hop_and_client_headers_are_never_forwarded(build, key_for, upstr
                       "Proxy-Authorization": "Basic eA==", "OpenAI-Organization": "org-client",
                       "Cookie": "a=b", "X-Forwarded-For": "1.2.3.4"}  # fmt: skip
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": mark}]}
-    resp = app.test_client().post("/v1/chat/completions", json=body, headers=headers)
+    resp = post_chat(app, headers, **body)
     assert resp.status_code == 200
     [seen] = upstream.requests_for(mark)
     sent = {k.lower() for k in seen.headers}
@@ -345,7 +336,7 @@ def test_sse_with_a_bad_json_line_and_split_events(build, key_for, upstream, dat
     ]
     upstream.plan(mark, {"sse": pieces})
     resp = ask(app, key_for(app), "gpt-4o-mini", mark, stream=True)
-    events = sse_data(resp)
+    events = sse_events(resp.get_data())
     assert json.loads(events[0])["choices"][0]["delta"]["content"] == "Hel"  # rejoined once
     assert events[1] == "{not json at all"  # passed on as it came: the client decides
     assert events[-1] == "[DONE]"
@@ -361,7 +352,7 @@ def test_sse_with_crlf_line_endings(build, key_for, upstream, database_url):
               USAGE_CHUNK + b"\r\n\r\n", b"data: [DONE]\r\n\r\n"]  # fmt: skip
     upstream.plan(mark, {"sse": pieces})
     resp = ask(app, key_for(app), "gpt-4o-mini", mark, stream=True)
-    events = sse_data(resp)
+    events = sse_events(resp.get_data())
     assert events[-1] == "[DONE]" and len(events) == 3
     row = row_of(database_url, resp)
     assert (row["outcome"], row["completion_tokens"], row["usage_source"]) == ("ok", 3, "upstream")
@@ -375,7 +366,7 @@ def test_sse_without_usage_or_done_is_completed_and_estimated(
     pieces = [chunk_bytes("Hello there friend"), chunk_bytes("", finish="stop")]
     upstream.plan(mark, {"sse": pieces})
     resp = ask(app, key_for(app), "gpt-4o-mini", mark, stream=True)
-    assert sse_data(resp)[-1] == "[DONE]"
+    assert sse_events(resp.get_data())[-1] == "[DONE]"
     row = row_of(database_url, resp)
     assert (row["outcome"], row["usage_source"]) == ("ok", "estimated")
     assert row["completion_tokens"] == 5
@@ -387,7 +378,7 @@ def test_oversized_sse_event_ends_the_stream_not_the_worker(build, key_for, upst
     huge = b"data: {" + b"x" * (9 * 1024 * 1024)  # no terminator in sight
     upstream.plan(mark, {"sse": [chunk_bytes("Hi"), huge]})
     resp = ask(app, key_for(app), "gpt-4o-mini", mark, stream=True)
-    events = sse_data(resp)
+    events = sse_events(resp.get_data())
     assert json.loads(events[-1])["error"]["code"] == "upstream_disconnected"
     assert "oversized" in json.loads(events[-1])["error"]["message"]
     row = row_of(database_url, resp)
@@ -493,7 +484,7 @@ def test_azure_deployment_url_and_api_key_header(build, key_for, upstream, datab
     app = build([{"name": "az-mini", "provider": "azure-east", "upstream_model": "my-deploy"}])
     mark = marker()
     resp = ask(app, key_for(app), "az-mini", mark, stream=True)
-    assert resp.status_code == 200 and sse_data(resp)[-1] == "[DONE]"
+    assert resp.status_code == 200 and sse_events(resp.get_data())[-1] == "[DONE]"
     [seen] = upstream.requests_for(mark)
     assert seen.path == "/openai/deployments/my-deploy/chat/completions?api-version=2024-10-21"
     assert seen.headers["api-key"] == UPSTREAM_SECRET

@@ -1,9 +1,10 @@
-"""Replaying the example request bodies of the provider documents in /work/shared/seeds.
+"""Replaying the example request bodies of the provider documents the product was built from.
 
 The bodies were copied by hand from the seeds' curl `-d`/`--data` commands (and the example
 bodies printed beside them), re-indented but otherwise as published; the file they come from is
 named above each one. Seed 002 shows no request body at all. Seed 004 is an API-reference
-template whose placeholder values break SPEC 1.1's ranges; it has tests of its own at the end.
+template whose placeholder values break the validation ranges of docs/api.md; it has tests
+of its own at the end.
 Each body is sent as its JSON text, under /v1 and under the /openai/v1 alias.
 """
 
@@ -14,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import read_calls
+from tests.conftest import only_row
+from tests.helpers import sse_events
 
 PATHS = [
     pytest.param("/v1/chat/completions", id="v1"),
@@ -326,18 +328,13 @@ def send(client: Any, auth: dict[str, str], path: str, data: str) -> tuple[Any, 
     return resp, content
 
 
-def sse_data(content: bytes) -> list[bytes]:
-    """The data fields of an SSE body, in order."""
-    return [e[len(b"data: ") :] for e in content.split(b"\n\n") if e.startswith(b"data: ")]
-
-
 def usage_only_chunks(content: bytes) -> list[dict[str, Any]]:
-    events = [json.loads(d) for d in sse_data(content) if d.startswith(b"{")]
+    events = [json.loads(d) for d in sse_events(content) if d.startswith("{")]
     return [e for e in events if e.get("choices") == [] and "usage" in e]
 
 
 def expected_upstream(body: dict[str, Any]) -> dict[str, Any]:
-    """The body the upstream must see: SPEC 1.1 (model rewritten, fallbacks consumed) and 1.2
+    """The body the upstream must see (docs/api.md): model rewritten, fallbacks consumed, and
     (a stream asks for usage when the client did not)."""
     sent = dict(body)
     sent["model"] = "echo"
@@ -347,12 +344,6 @@ def expected_upstream(body: dict[str, Any]) -> dict[str, Any]:
         if options.get("include_usage") is not True:
             sent["stream_options"] = options | {"include_usage": True}
     return sent
-
-
-def only_row(database_url: str) -> dict[str, Any]:
-    rows = read_calls(database_url)
-    assert len(rows) == 1, rows
-    return rows[0]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -379,7 +370,8 @@ def test_seed_body_is_accepted_and_forwarded(client, auth, upstream, database_ur
 
 # ---- seed 004: the API-reference template -------------------------------------------------
 
-# Where the published template breaks SPEC 1.1, and the valid value each placeholder gets:
+# Where the published template breaks the validation rules, and the valid value each
+# placeholder gets:
 # top_p 123 (0..1), top_logprobs 123 (0..20), tool name "<string>" (^[A-Za-z0-9_-]{1,64}$),
 # and response_format {} (an object without the required `type`).
 PLACEHOLDER_FIXES: dict[str, tuple[tuple[str | int, ...], Any]] = {
@@ -415,7 +407,7 @@ def test_published_template_is_refused_naming_top_p(client, auth, upstream, data
     resp, content = send(client, auth, path, SEED_004_TEMPLATE)
     assert resp.status_code == 400, content
     error = json.loads(content)["error"]
-    # top_p is the first field (in the body and in SPEC 1.1's table) that breaks a rule.
+    # top_p is the first field (in the body and in docs/api.md's table) that breaks a rule.
     assert (error["type"], error["param"]) == ("invalid_request_error", "top_p")
     assert upstream.received == []
     row = only_row(database_url)

@@ -10,44 +10,37 @@ import dataclasses
 import json
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from switchboard import create_app
 from switchboard.config import Settings
 
 from tests.conftest import USE_POSTGRES, Outage, read_calls
-
-HELLO = [{"role": "user", "content": "Hello there"}]
+from tests.helpers import HELLO, bearer, post_chat
 
 
 @pytest.fixture
-def build(settings: Settings, outage: Outage) -> Iterator[Callable[..., Any]]:
+def build(
+    settings: Settings, outage: Outage, make_app: Callable[[Settings], Any]
+) -> Callable[..., Any]:
     """Builds the app on the database behind the outage switch."""
-    apps: list[Any] = []
 
     def make(**changes: Any) -> Any:
-        app = create_app(dataclasses.replace(settings, database_url=outage.url, **changes))
-        apps.append(app)
-        return app
+        return make_app(dataclasses.replace(settings, database_url=outage.url, **changes))
 
-    yield make
-    for app in apps:
-        app.extensions["switchboard"].close()
+    return make
 
 
 def new_key(app: Any) -> dict[str, str]:
     _, secret = app.extensions["switchboard"].keys.create(name=f"k-{uuid.uuid4().hex[:6]}")
-    return {"Authorization": f"Bearer {secret}"}
+    return bearer(secret)
 
 
 def call(app: Any, auth: dict[str, str], request_id: str, **body: Any) -> Any:
-    body = {"model": "gpt-4o-mini", "messages": HELLO} | body
-    return app.test_client().post(
-        "/v1/chat/completions", json=body, headers=auth | {"X-Request-Id": request_id}
-    )
+    """A chat completion (`post_chat`) sent with the request id `request_id`."""
+    return post_chat(app, auth | {"X-Request-Id": request_id}, **body)
 
 
 def spool_files(app: Any) -> list[Path]:

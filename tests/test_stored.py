@@ -22,6 +22,7 @@ from switchboard.capture import MAX_BODY_CHARS, BodyCapture, StreamAssembly
 from switchboard.config import Capture, ConfigError, Settings, parse_settings
 
 from tests.conftest import (
+    ADMIN_KEY,
     Outage,
     Server,
     read_calls,
@@ -29,15 +30,14 @@ from tests.conftest import (
     stop_server,
     wait_for,
 )
+from tests.helpers import HELLO, bearer, post_chat
 
 pytestmark = pytest.mark.integration
 
-ADMIN_KEY = "sb-admin-for-capture-tests-0123456789abcdef"
 CAPTURED_KEY = "always-captured"
 CAPTURED_MODEL = "gpt-4.1"
 CUSTOM_PATTERN = r"ACME-\d{6}"
 PROVIDER_SECRET = "sk-proj-abcdefghijklmnopqrstuvwx"
-HELLO = [{"role": "user", "content": "Hello there"}]
 
 _CLIENTS: list[openai.OpenAI] = []
 
@@ -76,7 +76,7 @@ def new_key(server: Server, name: str | None = None) -> str:
     resp = requests.post(
         server.base_url + "/admin/keys",
         json={"name": name or f"store-{uuid.uuid4().hex[:8]}"},
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        headers=bearer(ADMIN_KEY),
         timeout=10,
     )
     assert resp.status_code == 201, resp.text
@@ -532,9 +532,9 @@ def test_capture_while_the_database_is_down_goes_through_the_spool(
     auth = {"Authorization": f"Bearer {secret}"}
     client = app.test_client()
     body = {"model": "mock", "messages": user(f"down {PROVIDER_SECRET}"), "store": True}
-    assert client.post("/v1/chat/completions", json=body, headers=auth).status_code == 200
+    assert post_chat(client, auth, **body).status_code == 200
     outage.cut()
-    resp = client.post("/v1/chat/completions", json=body, headers=auth)
+    resp = post_chat(client, auth, **body)
     assert resp.status_code == 200
     made = resp.get_json()["id"]
     [spooled] = app.extensions["switchboard"].ledger.spool.files()

@@ -1,4 +1,4 @@
-"""Request validation and pass-through of POST /v1/chat/completions (SPEC 1.1).
+"""Request validation and pass-through of POST /v1/chat/completions (docs/api.md).
 
 Every rule of the validation table has cases that pass (200, and the fake upstream received the
 field exactly as sent) and cases that are refused (400 `invalid_request_error` naming the field
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import read_calls
+from tests.conftest import only_row
 
 CHAT = "/v1/chat/completions"
 ALIAS = "/openai/v1/chat/completions"
@@ -73,7 +73,7 @@ def canon(value: Any) -> str:
 
 
 def expected_upstream(body: dict[str, Any], upstream_model: str = "echo") -> dict[str, Any]:
-    """What SPEC 1.1 says reaches the upstream: model rewritten, `fallbacks` consumed."""
+    """What docs/api.md says reaches the upstream: model rewritten, `fallbacks` consumed."""
     sent = dict(body)
     sent["model"] = upstream_model
     sent.pop("fallbacks", None)
@@ -117,12 +117,6 @@ def assert_invalid(resp: Any, param: str | None) -> None:
     assert error["type"] == "invalid_request_error"
     assert error["param"] == param
     assert isinstance(error["message"], str) and error["message"]
-
-
-def only_row(database_url: str) -> dict[str, Any]:
-    rows = read_calls(database_url)
-    assert len(rows) == 1, rows
-    return rows[0]
 
 
 def valid(case_id: str, **changes: Any) -> Any:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..catalog import Model
@@ -85,19 +85,27 @@ def worst_case_cost(body: dict[str, Any], models: list[Model]) -> float:
 class Budgets:
     def __init__(self, db: Database) -> None:
         self.db = db
-        table = SPEND.name
-        ensure = db.insert_sql(SPEND, ["scope", "period", "spent_usd", "reserved_usd"])
-        self._ensure = ensure + ' ON CONFLICT ("scope", "period") DO NOTHING'
-        style = db.param
-        self._reserve = (
-            f'UPDATE "{table}" SET "reserved_usd" = "reserved_usd" + {style("amount")} '
-            f'WHERE "scope" = {style("scope")} AND "period" = {style("period")} '
-            f'AND "spent_usd" + "reserved_usd" + {style("amount")} <= {style("limit")}'
+        # Compiled once: the reservation's test and increment are one conditional UPDATE.
+        spend = SPEND.c
+        this_period = (spend.scope == bindparam("scope"), spend.period == bindparam("period"))
+        amount: Any = bindparam("amount")
+        columns = ("scope", "period", "spent_usd", "reserved_usd")
+        blank: dict[str, Any] = {c: bindparam(c) for c in columns}
+        ensure = db.upsert(SPEND).values(blank)
+        self._ensure = db.compile(ensure.on_conflict_do_nothing(index_elements=["scope", "period"]))
+        covered = spend.spent_usd + spend.reserved_usd + amount <= bindparam("limit")
+        self._reserve = db.compile(
+            update(SPEND)
+            .where(*this_period, covered)
+            .values(reserved_usd=spend.reserved_usd + amount)
         )
-        self._settle = (
-            f'UPDATE "{table}" SET "reserved_usd" = "reserved_usd" - {style("amount")}, '
-            f'"spent_usd" = "spent_usd" + {style("cost")} '
-            f'WHERE "scope" = {style("scope")} AND "period" = {style("period")}'
+        self._settle = db.compile(
+            update(SPEND)
+            .where(*this_period)
+            .values(
+                reserved_usd=spend.reserved_usd - amount,
+                spent_usd=spend.spent_usd + bindparam("cost"),
+            )
         )
 
     def reserve(self, budgets: list[Budget], amount: float) -> list[Reservation]:

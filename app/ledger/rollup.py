@@ -14,8 +14,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, Update, bindparam, func, literal_column, select, text
+from sqlalchemy.dialects import postgresql
 
+from ..database import Database
+from ..tables import LATENCY, ROLLUP
 from .outcomes import NOT_ERRORS, Outcome
 
 DIMENSIONS = ("key_id", "key_name", "user", "team", "model", "provider")
@@ -62,32 +65,26 @@ _HOURLY = (*_KEYS, *COUNTERS, "cost_usd")
 _LATENCY = (*_KEYS, "bucket")
 
 
-def _add_hourly(source: str) -> str:
-    """Add the row of `source` (`VALUES (...)` or a `SELECT`) to its `usage_hourly` row."""
-    adds = ", ".join(f"{_q(c)} = usage_hourly.{_q(c)} + excluded.{_q(c)}" for c in _HOURLY[7:])
-    return (
-        f"INSERT INTO usage_hourly ({', '.join(map(_q, _HOURLY))}) {source} "
-        f"ON CONFLICT ({', '.join(map(_q, _KEYS))}) DO UPDATE SET {adds}"
-    )
+def _add_hourly(insert: Any) -> Any:
+    """`insert` (of `usage_hourly` rows) adding each row to the hour's row already there."""
+    adds = {c: ROLLUP.c[c] + insert.excluded[c] for c in _HOURLY[len(_KEYS) :]}
+    return insert.on_conflict_do_update(index_elements=list(_KEYS), set_=adds)
 
 
-def _add_latency(source: str) -> str:
-    """Add the `calls` of `source` (`_LATENCY` columns, then calls) to its bucket."""
-    return (
-        f"INSERT INTO usage_latency ({', '.join(map(_q, _LATENCY))}, calls) {source} "
-        f"ON CONFLICT ({', '.join(map(_q, _LATENCY))}) "
-        f"DO UPDATE SET calls = usage_latency.calls + excluded.calls"
-    )
+def _add_latency(insert: Any) -> Any:
+    """`insert` (of `usage_latency` rows) adding each row's calls to its bucket's."""
+    adds = {"calls": LATENCY.c.calls + insert.excluded.calls}
+    return insert.on_conflict_do_update(index_elements=list(_LATENCY), set_=adds)
 
 
 class RollupSQL:
-    """The upsert statements that add a call to the roll-up, in the driver's own parameter
-    style (`param`), built once. Both SQLite (3.24+) and PostgreSQL take `ON CONFLICT`."""
+    """The upserts that add a call to the roll-up, compiled once for the database."""
 
-    def __init__(self, param: Any) -> None:
-        self.add = _add_hourly(f"VALUES ({', '.join(param(c) for c in _HOURLY)})")
-        values = ", ".join(param(c) for c in (*_LATENCY, "calls"))
-        self.add_latency = _add_latency(f"VALUES ({values})")
+    def __init__(self, db: Database) -> None:
+        hourly: dict[str, Any] = {c: bindparam(c) for c in _HOURLY}
+        self.add = db.compile(_add_hourly(db.upsert(ROLLUP).values(hourly)))
+        latency: dict[str, Any] = {c: bindparam(c) for c in (*_LATENCY, "calls")}
+        self.add_latency = db.compile(_add_latency(db.upsert(LATENCY).values(latency)))
 
     def statements(self, row: dict[str, Any], sign: int = 1) -> Iterable[tuple[str, dict]]:
         """(sql, params) adding the ended call `row` to the roll-up (`sign=-1`: taking it
@@ -103,28 +100,31 @@ class RollupSQL:
             yield self.add_latency, keys | {"bucket": bucket, "calls": sign}
 
 
-# PostgreSQL types of the roll-up columns, for the casts of `end_and_roll_sql`.
-_PG_TYPES = {"hour": "timestamp", "cost_usd": "double precision", "bucket": "bigint"}
-
-
-def end_and_roll_sql(update_open: str) -> str:
-    """PostgreSQL: the call's final UPDATE (`update_open`, matching only its open row, in the
-    `%(name)s` style) and its roll-up upserts as one statement, one round trip. The roll-up's
+def end_and_roll_sql(update_open: Update) -> Select[Any]:
+    """PostgreSQL: the call's final UPDATE (`update_open`, matching only its open row) and its
+    roll-up upserts as one statement, one round trip (data-modifying CTEs). The roll-up's
     values are the `r_`-prefixed parameters of `roll_params`; it answers the rows updated."""
+    ended = update_open.returning(literal_column("1")).cte("ended")
 
-    def value(name: str) -> str:
-        kind = _PG_TYPES.get(name, "bigint" if name in COUNTERS else "varchar")
-        return f"%(r_{name})s::{kind}"
+    def value(table: Any, name: str) -> Any:
+        return bindparam(f"r_{name}", type_=table.c[name].type)
 
-    hourly = f"SELECT {', '.join(value(c) for c in _HOURLY)} FROM ended"
+    hourly = select(*[value(ROLLUP, c) for c in _HOURLY]).select_from(ended)
+    bucket = value(LATENCY, "bucket")
     latency = (
-        f"SELECT {', '.join(value(c) for c in _LATENCY)}, 1 FROM ended "
-        f"WHERE {value('bucket')} IS NOT NULL"
+        select(*[value(LATENCY, c) for c in _LATENCY], literal_column("1"))
+        .select_from(ended)
+        .where(bucket.is_not(None))
+    )
+    add_hourly = _add_hourly(postgresql.insert(ROLLUP).from_select(list(_HOURLY), hourly))
+    add_latency = _add_latency(
+        postgresql.insert(LATENCY).from_select([*_LATENCY, "calls"], latency)
     )
     return (
-        f"WITH ended AS ({update_open} RETURNING 1), "
-        f"hourly AS ({_add_hourly(hourly)}), latency AS ({_add_latency(latency)}) "
-        f"SELECT count(*) FROM ended"
+        select(func.count())
+        .select_from(ended)
+        .add_cte(add_hourly.cte("hourly"))
+        .add_cte(add_latency.cte("latency"))
     )
 
 

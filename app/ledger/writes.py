@@ -24,8 +24,8 @@ class LedgerWrites:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.sql = LedgerSQL(db.is_sqlite)
-        self.rollup = RollupSQL(db.param)
+        self.sql = LedgerSQL(db)
+        self.rollup = RollupSQL(db)
 
     def apply(self, op: str, values: dict[str, Any]) -> None:
         """One idempotent write (see the module docstring); raises the driver's errors."""
