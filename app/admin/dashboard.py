@@ -36,6 +36,7 @@ from werkzeug.wrappers import Response
 
 from .. import reports
 from ..database import Database
+from ..ledger.outcomes import Outcome
 from ..services import services
 from . import charts
 
@@ -48,10 +49,9 @@ FINGERPRINT_CONTEXT = b"switchboard-dashboard-fingerprint"
 SESSION_LIFETIME = timedelta(hours=12)
 RECENT_CALLS = 50
 TOP = 10
-OUTCOMES = (
-    "ok", "in_progress", "invalid_request", "unauthorized", "forbidden", "rate_limited",
-    "upstream_error", "upstream_timeout", "client_disconnected", "interrupted", "internal_error",
-)  # fmt: skip
+OUTCOMES = tuple(Outcome)
+# Outcomes the recent-calls table does not mark as failures.
+UNMARKED = (Outcome.OK, Outcome.IN_PROGRESS)
 # No script may run and nothing may be fetched from elsewhere: the pages are HTML, inline CSS
 # and inline SVG only.
 SECURITY_HEADERS = {
@@ -154,7 +154,9 @@ def logout() -> Response:
 @dashboard.get("/")
 def overview() -> Response:
     filters = Filters.from_args(request.args)
-    context: dict[str, Any] = {"filters": filters, "outcomes": OUTCOMES, "csrf": csrf_token()}
+    context: dict[str, Any] = {
+        "filters": filters, "outcomes": OUTCOMES, "unmarked": UNMARKED, "csrf": csrf_token(),
+    }  # fmt: skip
     try:
         data = load_overview(services().db, filters)
     except reports.ReportError as exc:

@@ -10,8 +10,8 @@ from enum import StrEnum
 
 
 class Outcome(StrEnum):
-    IN_PROGRESS = "in_progress"
     OK = "ok"
+    IN_PROGRESS = "in_progress"
     INVALID_REQUEST = "invalid_request"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
