@@ -4,8 +4,10 @@ prices, as the configuration file declares them (`[[providers]]`, `[[models]]`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
+
+from .times import as_datetime, parse_iso
 
 PROVIDER_KINDS = ("openai", "azure", "mock")
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -47,10 +49,15 @@ class Price:
     input_price: float
     output_price: float
     cached_input_price: float | None = None  # None: cached prompt tokens cost input_price
+    cache_write_price: float | None = None  # None: prompt tokens written to a cache, likewise
 
     @property
     def cached_input(self) -> float:
         return self.input_price if self.cached_input_price is None else self.cached_input_price
+
+    @property
+    def cache_write(self) -> float:
+        return self.input_price if self.cache_write_price is None else self.cache_write_price
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Model:
     input_price: float = 0.0
     output_price: float = 0.0
     cached_input_price: float | None = None
+    cache_write_price: float | None = None
     # Price changes with their effective dates, oldest first (`[[models.prices]]`).
     price_changes: tuple[Price, ...] = ()
     fallbacks: tuple[str, ...] = ()
@@ -81,7 +89,13 @@ class Model:
     @property
     def prices(self) -> tuple[Price, ...]:
         """Every price of the model, the base one first."""
-        base = Price(None, self.input_price, self.output_price, self.cached_input_price)
+        base = Price(
+            None,
+            self.input_price,
+            self.output_price,
+            self.cached_input_price,
+            self.cache_write_price,
+        )
         return (base, *self.price_changes)
 
     def price_at(self, when: datetime) -> Price:
@@ -173,6 +187,7 @@ def _price_changes(raw: dict[str, Any], where: str) -> tuple[Price, ...]:
         number(raw, "input_price", 0.0, where),
         number(raw, "output_price", 0.0, where),
         _optionalnumber(raw, "cached_input_price", where),
+        _optionalnumber(raw, "cache_write_price", where),
     )
     dated = sorted(((_since(e.get("since"), where), e) for e in entries), key=lambda d: d[0])
     for since, entry in dated:
@@ -181,7 +196,10 @@ def _price_changes(raw: dict[str, Any], where: str) -> tuple[Price, ...]:
         cached = _optionalnumber(entry, "cached_input_price", where)
         if cached is None:
             cached = previous.cached_input_price
-        previous = Price(since, input_price, output_price, cached)
+        written = _optionalnumber(entry, "cache_write_price", where)
+        if written is None:
+            written = previous.cache_write_price
+        previous = Price(since, input_price, output_price, cached, written)
         if any(c.since == since for c in changes):
             raise ConfigError(f"{where}: two price changes on {since:%Y-%m-%d %H:%M}")
         changes.append(previous)
@@ -190,20 +208,14 @@ def _price_changes(raw: dict[str, Any], where: str) -> tuple[Price, ...]:
 
 def _since(value: Any, where: str) -> datetime:
     # TOML gives dates and date-times as objects; strings are read as ISO dates too.
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
+    if isinstance(value, date):
+        return as_datetime(value)
+    if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parse_iso(value)
         except ValueError as exc:
             raise ConfigError(f"{where}: price 'since' {value!r} is not a date") from exc
-    else:
-        raise ConfigError(f"{where}: every [[models.prices]] entry needs since = YYYY-MM-DD")
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+    raise ConfigError(f"{where}: every [[models.prices]] entry needs since = YYYY-MM-DD")
 
 
 def _model(raw: dict[str, Any], providers: dict[str, Provider]) -> Model:
@@ -221,6 +233,7 @@ def _model(raw: dict[str, Any], providers: dict[str, Provider]) -> Model:
         input_price=number(raw, "input_price", 0.0, where),
         output_price=number(raw, "output_price", 0.0, where),
         cached_input_price=_optionalnumber(raw, "cached_input_price", where),
+        cache_write_price=_optionalnumber(raw, "cache_write_price", where),
         price_changes=_price_changes(raw, where),
         fallbacks=tuple(fallbacks),
         total_timeout=None if total is None else number(raw, "total_timeout", 0, where),

@@ -67,6 +67,7 @@ class CallRecord(Base):
     total_tokens: Mapped[int | None] = mapped_column(Integer)
     cached_tokens: Mapped[int | None] = mapped_column(Integer)
     reasoning_tokens: Mapped[int | None] = mapped_column(Integer)
+    cache_write_tokens: Mapped[int | None] = mapped_column(Integer)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     ttft_ms: Mapped[int | None] = mapped_column(Integer)
@@ -167,6 +168,7 @@ class UsageHourly(RollupDimensions, Base):
     total_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
 
 
@@ -219,5 +221,6 @@ CALL_FIELDS = (
     "id", "request_id", "created_at", "key_id", "key_name", "user", "team", "endpoint",
     "model", "upstream_model", "provider", "stream", "status_code", "outcome",
     "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
+    "cache_write_tokens",
     "cost_usd", "latency_ms", "ttft_ms", "attempts", "error", "client_ip", "usage_source",
 )  # fmt: skip

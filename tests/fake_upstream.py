@@ -106,7 +106,10 @@ class StreamEnd:
 
 
 def last_content(body: Any) -> str:
-    """The JSON text of the last message's content: what plan and requests_for markers match."""
+    """The JSON text of the last message's content (an embeddings request: its `input`): what
+    plan and requests_for markers match."""
+    if isinstance(body, dict) and "messages" not in body and "input" in body:
+        return json.dumps(body["input"])
     messages = body.get("messages") if isinstance(body, dict) else None
     last = messages[-1] if isinstance(messages, list) and messages else {}
     return json.dumps(last.get("content") if isinstance(last, dict) else None)
@@ -222,6 +225,22 @@ def completion(model: str, content: str, usage: dict[str, Any] | None) -> dict[s
         ],
         "system_fingerprint": "fp_fake",
     }
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+EMBEDDING_USAGE = {"prompt_tokens": 8, "total_tokens": 8}
+
+
+def embeddings(model: str, given: Any, usage: dict[str, Any] | None) -> dict[str, Any]:
+    """An embeddings list: one 3-number vector per input (a string, or a list of them)."""
+    inputs = given if isinstance(given, list) and given and isinstance(given[0], str) else [given]
+    data = [
+        {"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, -0.3]}
+        for i in range(len(inputs))
+    ]
+    body: dict[str, Any] = {"object": "list", "data": data, "model": model + "-2025-01-01"}
     if usage is not None:
         body["usage"] = usage
     return body
@@ -464,6 +483,9 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
                 )
             elif model == "not-json":
                 self._json(200, None, raw=b"<html>gateway says hi</html>")
+            elif self.path.split("?")[0].endswith("/embeddings"):
+                usage = None if model == "no-usage" else EMBEDDING_USAGE
+                self._json(200, embeddings(model, body.get("input"), usage))
             else:
                 if model == "sleepy":
                     time.sleep(0.05)

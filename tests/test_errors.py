@@ -80,10 +80,10 @@ def test_body_over_the_limit_is_413(settings, make_key, upstream, database_url):
 
 
 def test_unknown_route_under_v1_is_json_404_and_recorded(client, auth, database_url):
-    resp = client.post("/v1/embeddings", json={}, headers=auth)
+    resp = client.post("/v1/no-such-route", json={}, headers=auth)
     assert_envelope(resp, 404, "invalid_request_error")
     [row] = read_calls(database_url)
-    assert (row["endpoint"], row["status_code"]) == ("/v1/embeddings", 404)
+    assert (row["endpoint"], row["status_code"]) == ("/v1/no-such-route", 404)
 
 
 def test_wrong_method_is_json_405(client, auth):

@@ -69,8 +69,11 @@ def budgets_of(key: Any) -> list[Budget]:
     return found
 
 
-def worst_case_cost(body: dict[str, Any], models: list[Model]) -> float:
-    """USD the call can cost at most (see the module docstring)."""
+def worst_case_cost(
+    body: dict[str, Any], models: list[Model], output_tokens: int | None = None
+) -> float:
+    """USD the call can cost at most (see the module docstring); `output_tokens`, when the
+    API says how many it generates at most (0 for embeddings), replaces the request's bound."""
     prompt = estimate_tokens(len(json.dumps(body, separators=(",", ":"))))
     most = body.get("max_completion_tokens") or body.get("max_tokens")
     n = body.get("n")
@@ -79,6 +82,8 @@ def worst_case_cost(body: dict[str, Any], models: list[Model]) -> float:
     output_price = max(p.output_price for m in models for p in m.prices)
     cap = max(m.max_output_tokens for m in models)
     completion = (most if isinstance(most, int) and most > 0 else cap) * choices
+    if output_tokens is not None:
+        completion = output_tokens
     return (prompt * input_price + completion * output_price) / 1_000_000
 
 

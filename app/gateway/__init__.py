@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import chat, model_routes, stored_routes  # noqa: F401 - each adds its routes to `v1`
+from . import chat, embeddings, model_routes, stored_routes  # noqa: F401 - each adds routes to v1
 from .blueprint import v1
 from .calls import begin_call, record_unforwarded
 from .envelope import register_error_handlers

@@ -1,6 +1,6 @@
 """POST /v1/chat/completions: read, validate, admit, relay (docs/api.md).
 
-The view parses and delegates: the relay (`relay.loop.Relay.relay_chat`) routes, forwards and
+The view parses and delegates: the relay (`relay.loop.Relay.relay`) routes, forwards and
 records the call; the answer goes to the client through `streams.to_response`.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Response, g
 
 from ..ledger.call import Call
+from ..relay.apis import CHAT
 from ..services import services
 from .blueprint import v1
 from .calls import admit, authenticate
@@ -29,4 +30,4 @@ def create_chat_completion() -> Response:
         call.model = body["model"]
     check(_CHAT_SCHEMA, body)
     admit(call, key)
-    return to_response(services().relay.relay_chat(call, body, key))
+    return to_response(services().relay.relay(call, body, key, CHAT))

@@ -10,38 +10,30 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from .fields import (
     ChoiceField,
     JSONObject,
     LogitBiasField,
     MetadataField,
+    OpenSchema,
     StopField,
     StrictBoolean,
     StrictInteger,
     StrictNumber,
     StrictString,
 )
+from .fields import (
+    optional as _opt,
+)
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
-def _opt(field_cls: type[fields.Field], **kwargs: Any) -> fields.Field:
-    """An optional field that accepts null."""
-    return field_cls(load_default=None, allow_none=True, **kwargs)
-
-
 def _nested(schema: type[Schema], **kwargs: Any) -> fields.Nested:
     return fields.Nested(schema, **kwargs)
-
-
-class OpenSchema(Schema):
-    """Validates known fields and lets unknown (vendor) fields through."""
-
-    class Meta:
-        unknown = INCLUDE
 
 
 def _named(name: str) -> None:

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import INCLUDE, Schema, ValidationError, fields
+
+
+class OpenSchema(Schema):
+    """Validates known fields and lets unknown (vendor) fields through."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+def optional(field_cls: type[fields.Field], **kwargs: Any) -> fields.Field:
+    """An optional field that accepts null."""
+    return field_cls(load_default=None, allow_none=True, **kwargs)
 
 
 class JSONTypeField(fields.Field):

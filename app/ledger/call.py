@@ -105,6 +105,7 @@ class CallEnd:
             "total_tokens": u.total_tokens,
             "cached_tokens": u.cached_tokens,
             "reasoning_tokens": u.reasoning_tokens,
+            "cache_write_tokens": u.cache_write_tokens,
             "usage_source": u.source,
             "cost_usd": self.cost_usd,
             "error": storable(self.error, 2000),

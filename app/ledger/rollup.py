@@ -24,7 +24,7 @@ from .outcomes import NOT_ERRORS, Outcome
 DIMENSIONS = ("key_id", "key_name", "user", "team", "model", "provider")
 COUNTERS = (
     "requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens",
-    "cached_tokens", "reasoning_tokens",
+    "cached_tokens", "reasoning_tokens", "cache_write_tokens",
 )  # fmt: skip
 
 
@@ -149,19 +149,21 @@ def _hour_sql(dialect: str) -> str:
     return "date_trunc('hour', created_at)"
 
 
-def rebuild_sql(dialect: str) -> list[str]:
+def rebuild_sql(dialect: str, counters: tuple[str, ...] = COUNTERS) -> list[str]:
     """Statements that recompute the whole roll-up from the ledger's ended calls (migration,
-    benchmark seeding, `switchboard db rebuild-usage`). Pruned calls are lost to it."""
+    benchmark seeding, `switchboard db rebuild-usage`). Pruned calls are lost to it. A
+    migration passes the `counters` its schema has (the first two are always requests and
+    errors)."""
     hour = _hour_sql(dialect)
     dims = ", ".join(f"COALESCE({_q(d)}, '')" for d in DIMENSIONS)
     names = ", ".join(map(_q, ("hour", *DIMENSIONS)))
     ended = f"outcome <> '{Outcome.IN_PROGRESS}'"
     not_errors = ", ".join(f"'{o}'" for o in NOT_ERRORS)
-    sums = ", ".join(f"COALESCE(SUM({_q(c)}), 0)" for c in COUNTERS[2:])
+    sums = ", ".join(f"COALESCE(SUM({_q(c)}), 0)" for c in counters[2:])
     return [
         "DELETE FROM usage_hourly",
         "DELETE FROM usage_latency",
-        f"INSERT INTO usage_hourly ({names}, {', '.join(map(_q, COUNTERS))}, cost_usd) "
+        f"INSERT INTO usage_hourly ({names}, {', '.join(map(_q, counters))}, cost_usd) "
         f"SELECT {hour}, {dims}, COUNT(*), "
         f"SUM(CASE WHEN outcome IN ({not_errors}) THEN 0 ELSE 1 END), {sums}, "
         f"COALESCE(SUM(cost_usd), 0) FROM calls WHERE {ended} GROUP BY {hour}, {dims}",

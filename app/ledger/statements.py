@@ -20,6 +20,7 @@ from .rollup import end_and_roll_sql
 ENDED_COLUMNS = (
     "outcome", "created_at", "key_id", "key_name", "user", "team", "model", "provider",
     "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
+    "cache_write_tokens",
     "cost_usd", "latency_ms",
 )  # fmt: skip
 

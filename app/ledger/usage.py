@@ -22,6 +22,8 @@ class Usage:
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
     source: str = "absent"
+    # Prompt tokens written to the provider's prompt cache (Anthropic's cache creation).
+    cache_write_tokens: int | None = None
 
 
 def _int(value: Any) -> int | None:
@@ -61,6 +63,14 @@ def estimate_tokens(text_chars: int) -> int:
     return max(1, (text_chars + 3) // 4) if text_chars else 0
 
 
+def estimate_usage(prompt_chars: int, completion_chars: int) -> Usage:
+    """Usage estimated from characters of text (marked `estimated`), for an upstream that
+    reported none."""
+    prompt = estimate_tokens(prompt_chars)
+    completion = estimate_tokens(completion_chars)
+    return Usage(prompt, completion, prompt + completion, None, None, "estimated")
+
+
 def prompt_chars(body: dict[str, Any]) -> int:
     """Characters of text in the request's messages, for an estimate."""
     total = 0
@@ -78,16 +88,19 @@ def prompt_chars(body: dict[str, Any]) -> int:
 
 def cost_of(usage: Usage, model: Model | None, when: datetime | None = None) -> float | None:
     """USD at the model's per-million prices in effect at `when` (the call's start; default
-    now); cached prompt tokens at the cached-input price. None when the tokens are unknown."""
+    now): prompt tokens read from a cache at the cached-input price, written to one at the
+    cache-write price, the rest at the input price. None when the tokens are unknown."""
     if model is None or (usage.prompt_tokens is None and usage.completion_tokens is None):
         return None
     price = model.price_at(when or utcnow())
     prompt = usage.prompt_tokens or 0
     cached = min(max(usage.cached_tokens or 0, 0), prompt)
+    written = min(max(usage.cache_write_tokens or 0, 0), prompt - cached)
     completion = usage.completion_tokens or 0
     dollars = (
-        (prompt - cached) * price.input_price
+        (prompt - cached - written) * price.input_price
         + cached * price.cached_input
+        + written * price.cache_write
         + completion * price.output_price
     )
     return round(dollars / 1_000_000, 10)

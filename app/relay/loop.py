@@ -1,6 +1,7 @@
-"""Relaying a chat completion: route, forward with retries and fallbacks, record the outcome.
+"""Relaying a call (chat completions, embeddings: `apis.py`): route, forward with retries and
+fallbacks, record the outcome.
 
-Knows nothing of Flask's request: `relay_chat()` takes the parsed body, the calling key and the
+Knows nothing of Flask's request: `relay()` takes the parsed body, the calling key and the
 `Call` being recorded, and returns a `JSONAnswer` or a `StreamAnswer` (an iterable the web layer
 hands to the server as is), or raises `ApiError`. Every path out of here completes the call's
 ledger row.
@@ -37,11 +38,12 @@ from ..errors import (
 from ..ledger.call import Call, CallEnd
 from ..ledger.ledger import Ledger
 from ..ledger.outcomes import Outcome, outcome_for_status
-from ..ledger.usage import cost_of, usage_from_upstream
+from ..ledger.usage import cost_of, estimate_usage, usage_from_upstream
 from .answers import JSONAnswer, StreamAnswer
+from .apis import CHAT, Api
 from .cooldown import CooldownBoard, backoff, retry_after
 from .failures import Failure, UpstreamTimeout, UpstreamUnreachable
-from .streaming import StreamRelay, completion_chars, estimate_usage, parse_event, snippet
+from .streaming import StreamRelay, parse_event, snippet
 from .transport import PASSED_HEADERS, Reply, Transport
 
 log = logging.getLogger("switchboard.relay")
@@ -94,20 +96,23 @@ class Relay:
         """False when the model has no deployment in rotation (cooling down, or none)."""
         return bool(model.deployments) and self.board.back_at(model) == 0
 
-    def relay_chat(
-        self, call: Call, body: dict[str, Any], key: ClientKey
+    def relay(
+        self, call: Call, body: dict[str, Any], key: ClientKey, api: Api = CHAT
     ) -> JSONAnswer | StreamAnswer:
+        """Forward the validated `body` of an `api` call for `key`: the answer to give the
+        client; raises `ApiError`. The call's ledger row is complete on every way out."""
         model = self.resolve(body["model"], key)
         call.model = model.name
-        call.stream = body.get("stream") is True
+        call.stream = api.streams and body.get("stream") is True
         total = model.total_timeout or self.routing.total_timeout
         deadline = time.monotonic() + total - (time.perf_counter() - call.started)
         self.ledger.check_serving()
         candidates = self.candidates(model, body, key)
-        captured = self.capture.wants(body, key)  # decided once, before forwarding
+        # Decided once, before forwarding.
+        captured = api.captured and self.capture.wants(body, key)
         budgets = budgets_of(key)
         if budgets:
-            worst = worst_case_cost(body, candidates)
+            worst = worst_case_cost(body, candidates, api.output_tokens(body))
             call.reservations = self.budgets.reserve(budgets, worst)
         failures: list[str] = []
         last: Failure | None = None
@@ -121,7 +126,7 @@ class Relay:
                     failures.append(f"{candidate.name}: no deployment in rotation")
                     break
                 tried.add(deployment.id)
-                result = self._attempt(call, body, candidate, deployment, deadline, captured)
+                result = self._attempt(call, body, candidate, deployment, deadline, api, captured)
                 if not isinstance(result, Failure):
                     return result
                 last = result
@@ -144,6 +149,7 @@ class Relay:
         model: Model,
         deployment: Deployment,
         deadline: float,
+        api: Api,
         captured: bool = False,
     ) -> JSONAnswer | StreamAnswer | Failure:
         """Send the call to one deployment: an answer for the client, or a retryable failure.
@@ -155,7 +161,7 @@ class Relay:
         if not call.opened:
             self.ledger.open(call)  # the row exists before the upstream sees the request
         try:
-            reply = self.transports[provider.name].send(payload, call.stream, deadline)
+            reply = self.transports[provider.name].send(payload, call.stream, deadline, api.path)
         except UpstreamTimeout as exc:
             return self._failed(deployment, Failure("timeout", str(exc)))
         except UpstreamUnreachable as exc:
@@ -186,7 +192,7 @@ class Relay:
                 ),
             )
             return JSONAnswer(status, content, provider.name, passed_headers(reply))
-        return self._json(call, status, content, model, body, provider, reply, captured)
+        return self._json(call, status, content, model, body, provider, reply, api, captured)
 
     def _status_failure(self, reply: Reply, provider: Provider) -> Failure:
         try:
@@ -259,6 +265,7 @@ class Relay:
         body: dict[str, Any],
         provider: Provider,
         reply: Reply,
+        api: Api,
         captured: bool = False,
     ) -> JSONAnswer:
         """A 2xx answer: passed on when it is a JSON completion; 502 otherwise (not retried:
@@ -275,7 +282,7 @@ class Relay:
             raise upstream_error(message) from exc
         usage = usage_from_upstream(parsed.get("usage") if isinstance(parsed, dict) else None)
         if usage is None:
-            usage = estimate_usage(body, completion_chars(parsed))
+            usage = estimate_usage(api.prompt_chars(body), api.completion_chars(parsed))
         self.ledger.finish(
             call, CallEnd(Outcome.OK, 200, usage, cost_of(usage, model, call.created_at))
         )

@@ -17,7 +17,7 @@ from ..catalog import Model
 from ..ledger.call import Call, CallEnd
 from ..ledger.ledger import Ledger
 from ..ledger.outcomes import Outcome
-from ..ledger.usage import Usage, cost_of, estimate_tokens, prompt_chars, usage_from_upstream
+from ..ledger.usage import Usage, cost_of, estimate_usage, prompt_chars, usage_from_upstream
 from .failures import UpstreamTimeout, UpstreamUnreachable
 from .transport import Reply
 
@@ -151,7 +151,7 @@ class StreamRelay:
         try:
             self.reply.close()
         finally:
-            usage = self.usage or estimate_usage(self.body, self.content_chars)
+            usage = self.usage or estimate_usage(prompt_chars(self.body), self.content_chars)
             status = 200
             result = CallEnd(
                 self.outcome,
@@ -178,22 +178,6 @@ def parse_event(data: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return event if isinstance(event, dict) else None
-
-
-def estimate_usage(body: dict[str, Any], completion_chars: int) -> Usage:
-    prompt = estimate_tokens(prompt_chars(body))
-    completion = estimate_tokens(completion_chars)
-    return Usage(prompt, completion, prompt + completion, None, None, "estimated")
-
-
-def completion_chars(parsed: Any) -> int:
-    total = 0
-    if isinstance(parsed, dict):
-        for choice in parsed.get("choices") or ():
-            message = choice.get("message") if isinstance(choice, dict) else None
-            if isinstance(message, dict) and isinstance(message.get("content"), str):
-                total += len(message["content"])
-    return total
 
 
 def snippet(data: bytes, limit: int = 300) -> str:

@@ -42,8 +42,9 @@ class Reply(Protocol):
 
 
 class Transport(Protocol):
-    def send(self, payload: dict[str, Any], stream: bool, deadline: float) -> Reply:
-        """POST the chat completion; `deadline` is a `time.monotonic()` the call must end by."""
+    def send(self, payload: dict[str, Any], stream: bool, deadline: float, path: str) -> Reply:
+        """POST `payload` to the API at `path` (`/chat/completions`, `/embeddings`, ...);
+        `deadline` is a `time.monotonic()` the call must end by."""
         ...
 
     def close(self) -> None: ...

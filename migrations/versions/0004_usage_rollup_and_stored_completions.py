@@ -67,7 +67,8 @@ def upgrade() -> None:
     # The calls already in the ledger: the roll-up starts complete.
     from switchboard.ledger.rollup import rebuild_sql
 
-    for statement in rebuild_sql(op.get_bind().dialect.name):
+    # The counters of this revision's schema, not of the code's latest one.
+    for statement in rebuild_sql(op.get_bind().dialect.name, counters):
         op.execute(statement)
 
 

@@ -1,6 +1,6 @@
 """The `azure` provider kind: Azure OpenAI.
 
-`{base_url}/openai/deployments/{deployment}/chat/completions?api-version=...` with an `api-key`
+`{base_url}/openai/deployments/{deployment}{path}?api-version=...` with an `api-key`
 header; the deployment is the payload's (upstream) model. Everything else is the `openai`
 kind's.
 """
@@ -18,9 +18,9 @@ class AzureClient(OpenAIClient):
     def key_headers(provider: Provider) -> dict[str, str]:
         return {"api-key": provider.api_key} if provider.api_key else {}
 
-    def url_for(self, upstream_model: str) -> str:
+    def url_for(self, upstream_model: str, path: str) -> str:
         deployment = quote(upstream_model, safe="")
         return (
-            f"{self.provider.base_url}/openai/deployments/{deployment}/chat/completions"
+            f"{self.provider.base_url}/openai/deployments/{deployment}{path}"
             f"?api-version={quote(self.provider.api_version, safe='')}"
         )

@@ -1,18 +1,25 @@
 """The built-in `mock` provider: answers in-process, without any network.
 
-It echoes the last user message, streams it in several chunks, calls the first declared tool
-when tools are given, and reports usage like an OpenAI upstream.
+Chat completions: it echoes the last user message, streams it in several chunks, calls the
+first declared tool when tools are given, and reports usage like an OpenAI upstream.
+Embeddings: a deterministic unit vector per input, with usage.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import math
+import struct
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from ...ledger.usage import estimate_tokens, prompt_chars
+from ..apis import EMBEDDINGS, embedding_input_chars
+from ..failures import UpstreamUnreachable
 
 
 def _last_user_text(messages: list[Any]) -> str:
@@ -124,8 +131,64 @@ class MockReply:
         return None
 
 
+class MockEmbeddingReply:
+    """An embeddings answer: one deterministic unit vector per input (from its SHA-256), of
+    `dimensions` numbers (8 by default), as floats or base64 of little-endian float32."""
+
+    DEFAULT_DIMENSIONS = 8
+    MAX_DIMENSIONS = 4096
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.status = 200
+        self.content_type = "application/json"
+        self.headers = {"Content-Type": self.content_type}
+        self.payload = payload
+
+    def _vector(self, item: Any, size: int) -> list[float]:
+        seed = hashlib.sha256(json.dumps(item).encode()).digest()
+        raw = [(seed[i % len(seed)] + i) % 251 / 125.0 - 1.0 for i in range(size)]
+        norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+        return [round(v / norm, 6) for v in raw]
+
+    def read_body(self) -> bytes:
+        value = self.payload.get("input")
+        items = (
+            value
+            if isinstance(value, list) and value and not isinstance(value[0], int)
+            else [value]
+        )
+        size = self.payload.get("dimensions") or self.DEFAULT_DIMENSIONS
+        size = min(size, self.MAX_DIMENSIONS) if isinstance(size, int) else self.DEFAULT_DIMENSIONS
+        as_base64 = self.payload.get("encoding_format") == "base64"
+        data = []
+        for index, item in enumerate(items):
+            vector = self._vector(item, size)
+            encoded: Any = vector
+            if as_base64:
+                encoded = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        chars = embedding_input_chars(self.payload)
+        tokens = estimate_tokens(chars) if chars else 1
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        model = self.payload.get("model", "mock")
+        return _dump({"object": "list", "data": data, "model": model, "usage": usage})
+
+    def events(self) -> Iterator[tuple[bytes, bytes]]:
+        raise UpstreamUnreachable("embeddings do not stream")
+
+    def drain(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
 class MockTransport:
-    def send(self, payload: dict[str, Any], stream: bool, deadline: float = 0.0) -> MockReply:
+    def send(
+        self, payload: dict[str, Any], stream: bool, deadline: float = 0.0, path: str = ""
+    ) -> MockReply | MockEmbeddingReply:
+        if path == EMBEDDINGS.path:
+            return MockEmbeddingReply(payload)
         return MockReply(payload, stream)
 
     def close(self) -> None:

@@ -1,8 +1,8 @@
 """The `openai` provider kind: any OpenAI-compatible API, over a pooled session.
 
-`{base_url}/chat/completions` with `Authorization: Bearer <api_key>`. The request carries only
-the headers built here: nothing of the client's request is forwarded. The `azure` kind
-(`azure.py`) changes only the URL and the key's header.
+`{base_url}{path}` (`/chat/completions`, `/embeddings`) with `Authorization: Bearer <api_key>`.
+The request carries only the headers built here: nothing of the client's request is forwarded.
+The `azure` kind (`azure.py`) changes only the URL and the key's header.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from ..transport import HTTPReply, encode_json
 
 
 class OpenAIClient:
-    """POSTs chat completions to one OpenAI-compatible provider over a pooled session."""
+    """POSTs calls to one OpenAI-compatible provider over a pooled session."""
 
     def __init__(self, provider: Provider, pool_size: int = 64) -> None:
         self.provider = provider
-        self.url = provider.base_url + "/chat/completions"
         self.session = requests.Session()
         # Keep the pool as large as the threads that may use it at once.
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
@@ -39,11 +38,11 @@ class OpenAIClient:
         """The header that carries the provider's own key (never the client's)."""
         return {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
 
-    def url_for(self, upstream_model: str) -> str:
-        """Where a call for `upstream_model` goes."""
-        return self.url
+    def url_for(self, upstream_model: str, path: str) -> str:
+        """Where a call to the API at `path` for `upstream_model` goes."""
+        return self.provider.base_url + path
 
-    def send(self, payload: dict[str, Any], stream: bool, deadline: float) -> HTTPReply:
+    def send(self, payload: dict[str, Any], stream: bool, deadline: float, path: str) -> HTTPReply:
         data = encode_json(payload)
         left = deadline - time.monotonic()
         if left <= 0:
@@ -52,7 +51,7 @@ class OpenAIClient:
         timeout = (min(self.provider.connect_timeout, left), min(read_timeout, left))
         try:
             response = self.session.post(
-                self.url_for(str(payload.get("model", ""))),
+                self.url_for(str(payload.get("model", "")), path),
                 data=data,
                 headers=self.stream_headers if stream else self.headers,
                 timeout=timeout,
