@@ -151,13 +151,15 @@ class RollupDimensions:
     team: Mapped[str] = mapped_column(String(200), primary_key=True)
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
     provider: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The route without its alias prefix (/v1/chat/completions, /v1/embeddings, ...).
+    endpoint: Mapped[str] = mapped_column(String(200), primary_key=True, server_default="")
 
 
 class UsageHourly(RollupDimensions, Base):
-    """The usage roll-up: one row per hour (of `created_at`), key, user, team, model and
-    provider, counting the calls that have ended. Maintained in the transaction that ends each
-    call; kept when old calls are pruned. Dimensions are '' rather than NULL, so that they can
-    be part of the primary key."""
+    """The usage roll-up: one row per hour (of `created_at`), key, user, team, model,
+    provider and endpoint, counting the calls that have ended. Maintained in the transaction
+    that ends each call; kept when old calls are pruned. Dimensions are '' rather than NULL,
+    so that they can be part of the primary key."""
 
     __tablename__ = "usage_hourly"
 

@@ -123,7 +123,7 @@ def test_the_migration_adds_the_columns_to_a_database_in_use(tmp_path):
             "reasoning_tokens, cost_usd) VALUES ('2026-11-20 10:00:00.000000', '', '', '', '', "
             "'', '', 1, 0, 10, 0, 10, 0, 0, 0.0)"
         ))  # fmt: skip
-    upgrade(url)
+    upgrade(url, "0005")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT cache_write_tokens FROM calls")).scalar() is None
         assert conn.execute(text("SELECT cache_write_tokens FROM usage_hourly")).scalar() == 0

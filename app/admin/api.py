@@ -170,8 +170,9 @@ def usage_report() -> Response:
     q = _query(_USAGE)
     try:
         rows = reports.usage(
-            services().db, q["by"], q.get("since"), q.get("until"), q.get("key"), q.get("model")
-        )
+            services().db, q["by"], q.get("since"), q.get("until"), q.get("key"), q.get("model"),
+            endpoint=q.get("endpoint"),
+        )  # fmt: skip
     except reports.ReportError as exc:
         raise invalid_request(str(exc)) from exc
     if q["format"] == "json":
@@ -188,7 +189,7 @@ def list_calls() -> Response:
     try:
         rows, cursor = reports.calls_page(
             services().db, q["limit"], q.get("key"), q.get("model"), q.get("outcome"),
-            q.get("since"), q.get("until"), q.get("after"),
+            q.get("since"), q.get("until"), q.get("after"), q.get("endpoint"),
         )  # fmt: skip
     except reports.ReportError as exc:
         raise invalid_request(str(exc), param="after" if "cursor" in str(exc) else None) from exc

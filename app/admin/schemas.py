@@ -77,6 +77,7 @@ class UsageQuerySchema(Schema):
     until = fields.String()
     key = fields.String()
     model = fields.String()
+    endpoint = fields.String()
     format = fields.String(load_default="json", validate=validate.OneOf(REPORT_FORMATS))
 
     @post_load
@@ -99,6 +100,7 @@ class CallsQuerySchema(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
     key = fields.String()
     model = fields.String()
+    endpoint = fields.String()
     outcome = fields.String()
     since = fields.String()
     until = fields.String()

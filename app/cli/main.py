@@ -150,15 +150,24 @@ _FORMAT = click.option(
 @click.option("--until", help="Until (exclusive; a bare date includes that day).")
 @click.option("--key", help="Only this key (name or id).")
 @click.option("--model", help="Only this model.")
+@click.option("--endpoint", help="Only this endpoint (/v1/chat/completions, /v1/embeddings, ...).")
 @_FORMAT
 @with_appcontext
 def usage_command(
-    by: str, since: str | None, until: str | None, key: str | None, model: str | None, fmt: str
+    by: str,
+    since: str | None,
+    until: str | None,
+    key: str | None,
+    model: str | None,
+    endpoint: str | None,
+    fmt: str,
 ) -> None:
     """Usage aggregates from the ledger."""
     groups = [g.strip() for g in by.split(",") if g.strip()]
     try:
-        rows = reports.usage(command_services().db, groups, since, until, key, model)
+        rows = reports.usage(
+            command_services().db, groups, since, until, key, model, endpoint=endpoint
+        )
     except reports.ReportError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(reports.render(rows, [*groups, *reports.USAGE_FIELDS], fmt))
@@ -172,6 +181,7 @@ def usage_command(
 @click.option("--since", help="From (YYYY-MM-DD, ISO time, or 7d/24h ago).")
 @click.option("--until", help="Until (exclusive; a bare date includes that day).")
 @click.option("--after", help="Go on after this cursor (printed at the end of a full page).")
+@click.option("--endpoint", help="Only this endpoint (/v1/chat/completions, /v1/embeddings, ...).")
 @_FORMAT
 @click.pass_context
 @with_appcontext
@@ -184,6 +194,7 @@ def calls_command(
     since: str | None,
     until: str | None,
     after: str | None,
+    endpoint: str | None,
     fmt: str,
 ) -> None:
     """Ledger rows, newest first; `calls prune` deletes old ones."""
@@ -191,7 +202,7 @@ def calls_command(
         return
     try:
         rows, cursor = reports.calls_page(
-            command_services().db, limit, key, model, outcome, since, until, after
+            command_services().db, limit, key, model, outcome, since, until, after, endpoint
         )
     except reports.ReportError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -1,4 +1,5 @@
-"""The usage roll-up: per hour, key, user, team, model and provider, the calls that ended.
+"""The usage roll-up: per hour, key, user, team, model, provider and endpoint, the calls that
+ended.
 
 A call adds to its hour (of `created_at`) in the same transaction that writes its final row,
 so the roll-up is exact at every moment for every call that has ended; `in_progress` rows are
@@ -21,7 +22,7 @@ from ..database import Database
 from ..tables import LATENCY, ROLLUP
 from .outcomes import NOT_ERRORS, Outcome
 
-DIMENSIONS = ("key_id", "key_name", "user", "team", "model", "provider")
+DIMENSIONS = ("key_id", "key_name", "user", "team", "model", "provider", "endpoint")
 COUNTERS = (
     "requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens",
     "cached_tokens", "reasoning_tokens", "cache_write_tokens",
@@ -149,14 +150,18 @@ def _hour_sql(dialect: str) -> str:
     return "date_trunc('hour', created_at)"
 
 
-def rebuild_sql(dialect: str, counters: tuple[str, ...] = COUNTERS) -> list[str]:
+def rebuild_sql(
+    dialect: str,
+    counters: tuple[str, ...] = COUNTERS,
+    dimensions: tuple[str, ...] = DIMENSIONS,
+) -> list[str]:
     """Statements that recompute the whole roll-up from the ledger's ended calls (migration,
     benchmark seeding, `switchboard db rebuild-usage`). Pruned calls are lost to it. A
-    migration passes the `counters` its schema has (the first two are always requests and
-    errors)."""
+    migration passes the `counters` and `dimensions` its schema has (the first two counters
+    are always requests and errors)."""
     hour = _hour_sql(dialect)
-    dims = ", ".join(f"COALESCE({_q(d)}, '')" for d in DIMENSIONS)
-    names = ", ".join(map(_q, ("hour", *DIMENSIONS)))
+    dims = ", ".join(f"COALESCE({_q(d)}, '')" for d in dimensions)
+    names = ", ".join(map(_q, ("hour", *dimensions)))
     ended = f"outcome <> '{Outcome.IN_PROGRESS}'"
     not_errors = ", ".join(f"'{o}'" for o in NOT_ERRORS)
     sums = ", ".join(f"COALESCE(SUM({_q(c)}), 0)" for c in counters[2:])

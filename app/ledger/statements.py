@@ -18,7 +18,7 @@ from .rollup import end_and_roll_sql
 
 # A row as the roll-up needs it, when an ended row has to be taken out again.
 ENDED_COLUMNS = (
-    "outcome", "created_at", "key_id", "key_name", "user", "team", "model", "provider",
+    "outcome", "created_at", "key_id", "key_name", "user", "team", "model", "provider", "endpoint",
     "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
     "cache_write_tokens",
     "cost_usd", "latency_ms",

@@ -18,7 +18,7 @@ from ..tables import CALLS, LATENCY, ROLLUP
 from .filters import KeyFilter, _filters, _window
 
 calls = CALLS
-GROUPS = ("model", "key", "user", "team", "provider", "day", "hour")
+GROUPS = ("model", "key", "user", "team", "provider", "endpoint", "day", "hour")
 USAGE_FIELDS = (
     "requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd",
     "latency_p50_ms", "latency_p95_ms",
@@ -115,6 +115,7 @@ def usage(
     until: str | None = None,
     key: str | None = None,
     model: str | None = None,
+    endpoint: str | None = None,
 ) -> list[dict[str, Any]]:
     """Aggregates per group of the calls that have ended: requests, errors, tokens, cost and
     latency percentiles. `by=()` gives one row of totals (none when nothing matches).
@@ -145,17 +146,18 @@ def usage(
             dims = _dimensions(ROLLUP, columns, db.is_sqlite)
             query = select(
                 *dims, *[func.sum(ROLLUP.c[c]).label(c) for c in (*COUNTERS, "cost_usd")]
-            ).where(*_filters(ROLLUP, first, last, keyed, model))
+            ).where(*_filters(ROLLUP, first, last, keyed, model, endpoint=endpoint))
             for row in conn.execute(query.group_by(*dims)).mappings():
                 totals.add(row)
             dims = _dimensions(LATENCY, columns, db.is_sqlite)
             query = select(*dims, LATENCY.c.bucket, func.sum(LATENCY.c.calls).label("calls"))
-            query = query.where(*_filters(LATENCY, first, last, keyed, model))
+            query = query.where(*_filters(LATENCY, first, last, keyed, model, endpoint=endpoint))
             for row in conn.execute(query.group_by(*dims, LATENCY.c.bucket)).mappings():
                 totals.add_latency(row, int(row["bucket"]), int(row["calls"]))
         for start, end in raw:
             query = select(calls).where(
-                calls.c.outcome != Outcome.IN_PROGRESS, *_filters(calls, start, end, keyed, model)
+                calls.c.outcome != Outcome.IN_PROGRESS,
+                *_filters(calls, start, end, keyed, model, endpoint=endpoint),
             )
             for call in conn.execute(query).mappings():
                 ended = contribution(dict(call))

@@ -36,6 +36,7 @@ def _filters(
     key: KeyFilter | None,
     model: str | None,
     outcome: str | None = None,
+    endpoint: str | None = None,
 ) -> list[Any]:
     column = table.c.hour if table is ROLLUP or table is LATENCY else table.c.created_at
     where: list[Any] = []
@@ -49,6 +50,8 @@ def _filters(
         where.append(table.c.model == model)
     if outcome:
         where.append(table.c.outcome == outcome)
+    if endpoint:
+        where.append(table.c.endpoint == endpoint)
     return where
 
 

@@ -53,6 +53,7 @@ def calls_page(
     since: str | None = None,
     until: str | None = None,
     after: str | None = None,
+    endpoint: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Ledger rows, newest first, and the cursor of the next page (None on the last).
 
@@ -62,7 +63,8 @@ def calls_page(
     window = _window(since, until)
     position = _decode_cursor(after) if after else None
     with db.read() as conn:
-        where = _filters(calls, *window, KeyFilter(conn, key) if key else None, model, outcome)
+        keyed = KeyFilter(conn, key) if key else None
+        where = _filters(calls, *window, keyed, model, outcome, endpoint)
         if position is not None:
             when, ident = position
             # The first condition is implied by the second; it lets the index seek.
@@ -94,6 +96,7 @@ def list_calls(
     outcome: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    endpoint: str | None = None,
 ) -> list[dict[str, Any]]:
     """Ledger rows, newest first (the first page of `calls_page`)."""
-    return calls_page(db, limit, key, model, outcome, since, until)[0]
+    return calls_page(db, limit, key, model, outcome, since, until, endpoint=endpoint)[0]

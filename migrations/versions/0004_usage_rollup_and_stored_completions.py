@@ -68,7 +68,7 @@ def upgrade() -> None:
     from switchboard.ledger.rollup import rebuild_sql
 
     # The counters of this revision's schema, not of the code's latest one.
-    for statement in rebuild_sql(op.get_bind().dialect.name, counters):
+    for statement in rebuild_sql(op.get_bind().dialect.name, counters, DIMENSIONS[1:]):
         op.execute(statement)
 
 
