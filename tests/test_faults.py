@@ -196,6 +196,14 @@ def test_kill_9_of_a_worker_with_streams_in_flight(own_server, upstream):
     assert len(gone) == victims_calls and all(e.chunks_sent < 60 for e in gone)
 
 
+def unfinished(rows: list[dict[str, Any]], sent: list[str], srv: Any) -> str:
+    """What is missing or still open in the ledger, and the end of the server's log."""
+    found = {r["request_id"]: r["outcome"] for r in rows}
+    missing = [rid for rid in sent if rid not in found]
+    still_open = [rid for rid, outcome in found.items() if outcome == "in_progress"]
+    return f"missing {missing}; in progress {still_open}; log:\n{srv.log()[-3000:]}"
+
+
 def test_database_outage_mid_load_loses_no_row(upstream, databases, tmp_path):
     database_url = databases.fresh("outage")
     outage = Outage(database_url)
@@ -258,7 +266,7 @@ def test_database_outage_mid_load_loses_no_row(upstream, databases, tmp_path):
             return None
 
         rows = wait_for(complete, timeout=20, interval=0.2)
-        assert rows, read_calls(database_url)
+        assert rows, unfinished(read_calls(database_url), sent, srv)
         # Ledger: one row per call, none lost, none twice, each saying what the client got.
         assert sorted(r["request_id"] for r in rows) == sent
         assert all(r["status_code"] == statuses[r["request_id"]] for r in rows)
