@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from switchboard.config import Settings
+from switchboard.ledger.spool import Spool
 
 from tests.conftest import USE_POSTGRES, Outage, read_calls
 from tests.helpers import HELLO, bearer, post_chat
@@ -166,3 +168,30 @@ def test_unseen_key_gets_503_while_the_database_is_down(build, outage, database_
     replay(app)
     assert read_calls(database_url, request_id="known")[0]["outcome"] == "ok"
     assert read_calls(database_url, request_id="unseen")[0]["status_code"] == 503
+
+
+def test_a_replay_racing_appends_loses_no_line(tmp_path):
+    """The sweeper replays while request threads spool: every line is applied exactly once."""
+    spool = Spool(tmp_path)
+    applied: list[str] = []
+    done = threading.Event()
+
+    def write(n: int) -> None:
+        for i in range(100):
+            spool.append("open", {"id": f"{n}-{i}"})
+
+    def replay() -> None:
+        while not done.is_set():  # bounded: ends when the writers are done
+            spool.replay(lambda op, values: applied.append(values["id"]), lambda pid: False)
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    replayer = threading.Thread(target=replay)
+    replayer.start()
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join(60)
+    done.set()
+    replayer.join(60)
+    spool.replay(lambda op, values: applied.append(values["id"]), lambda pid: False)
+    assert sorted(applied) == sorted(f"{n}-{i}" for n in range(4) for i in range(100))

@@ -70,13 +70,16 @@ class Spool:
         finally:
             os.close(directory)
 
-    def _rotate(self) -> None:
-        """Close the file being written, so it can be replayed; the next line opens a new one."""
+    def _closed_files(self, alive: Callable[[int], bool]) -> list[Path]:
+        """Close the file being written (the next line opens a new one), then list the files
+        to replay, both under the append lock: a file this process may still write to is
+        never read, or deleted, while a line is on its way into it."""
         with self._lock:
             if self._fd is not None and self._pid == os.getpid():
                 os.close(self._fd)
             self._fd = None
             self.pending = False
+            return self.replayable(alive)
 
     def replayable(self, alive: Callable[[int], bool]) -> list[Path]:
         """Files this process may replay now: its own and those of dead processes here."""
@@ -104,10 +107,8 @@ class Spool:
         the next replay starts it again from its first line. `done` gets each dead process's
         applied values, so its calls can be closed as interrupted.
         """
-        if self.pending:
-            self._rotate()
         applied = 0
-        for path in self.replayable(alive):
+        for path in self._closed_files(alive):
             pid = _owner(path)[1]
             records = _read(path)
             for op, values in records:
