@@ -139,6 +139,11 @@ _FORMAT = click.option(
 )
 
 
+_ENDPOINT = click.option(
+    "--endpoint", help="Only this endpoint (/v1/chat/completions, /v1/embeddings, ...)."
+)
+
+
 @cli.command("usage")
 @click.option(
     "--by",
@@ -150,7 +155,7 @@ _FORMAT = click.option(
 @click.option("--until", help="Until (exclusive; a bare date includes that day).")
 @click.option("--key", help="Only this key (name or id).")
 @click.option("--model", help="Only this model.")
-@click.option("--endpoint", help="Only this endpoint (/v1/chat/completions, /v1/embeddings, ...).")
+@_ENDPOINT
 @_FORMAT
 @with_appcontext
 def usage_command(
@@ -181,7 +186,7 @@ def usage_command(
 @click.option("--since", help="From (YYYY-MM-DD, ISO time, or 7d/24h ago).")
 @click.option("--until", help="Until (exclusive; a bare date includes that day).")
 @click.option("--after", help="Go on after this cursor (printed at the end of a full page).")
-@click.option("--endpoint", help="Only this endpoint (/v1/chat/completions, /v1/embeddings, ...).")
+@_ENDPOINT
 @_FORMAT
 @click.pass_context
 @with_appcontext

@@ -7,13 +7,12 @@ core `BadArgument` under the name reports have always used for it.
 """
 
 from ..errors import BadArgument as ReportError
-from ..times import parse_when
 from .aggregates import GROUPS, USAGE_FIELDS, histogram_percentile, percentile, usage
 from .listing import CALL_TABLE_FIELDS, calls_page, encode_cursor, list_calls
 from .render import FORMATS, render
 
 __all__ = [
     "CALL_TABLE_FIELDS", "FORMATS", "GROUPS", "USAGE_FIELDS", "ReportError", "calls_page",
-    "encode_cursor", "histogram_percentile", "list_calls", "parse_when", "percentile",
+    "encode_cursor", "histogram_percentile", "list_calls", "percentile",
     "render", "usage",
 ]  # fmt: skip
