@@ -9,8 +9,9 @@ from typing import Any
 
 from .times import as_datetime, parse_iso
 
-PROVIDER_KINDS = ("openai", "azure", "mock")
+PROVIDER_KINDS = ("openai", "azure", "anthropic", "mock")
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
+DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 
 
 class ConfigError(Exception):
@@ -29,6 +30,8 @@ class Provider:
     stream_usage: bool = True
     # Azure OpenAI only: the `api-version` query parameter.
     api_version: str = DEFAULT_AZURE_API_VERSION
+    # Anthropic only: the `anthropic-version` header, unless the client sent its own.
+    anthropic_version: str = DEFAULT_ANTHROPIC_VERSION
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ def _provider(raw: dict[str, Any]) -> Provider:
         read_timeout=number(raw, "read_timeout", 600.0, where),
         stream_usage=bool(raw.get("stream_usage", True)),
         api_version=str(raw.get("api_version") or DEFAULT_AZURE_API_VERSION),
+        anthropic_version=str(raw.get("anthropic_version") or DEFAULT_ANTHROPIC_VERSION),
     )
 
 

@@ -12,6 +12,17 @@ from __future__ import annotations
 RETRY_AFTER_SECONDS = "5"
 
 
+# status -> Anthropic's error type (SPEC 7 "Errors"); other 4xx are invalid requests, other
+# 5xx API errors.
+ANTHROPIC_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
 class BadArgument(ValueError):
     """A date, age, group, format or cursor that a report, listing or prune cannot use."""
 
@@ -35,6 +46,15 @@ class ApiError(Exception):
         self.code = code
         self.param = param
         self.headers = headers or {}
+
+    def anthropic_body(self) -> dict[str, object]:
+        """Anthropic's envelope: `{"type": "error", "error": {"type", "message"}}`, the type
+        from the status (docs/api.md, "Errors"); it has no `param`, and the messages of
+        validation errors already name the field."""
+        kind = ANTHROPIC_TYPES.get(self.status) or (
+            "api_error" if self.status >= 500 else "invalid_request_error"
+        )
+        return {"type": "error", "error": {"type": kind, "message": self.message}}
 
     def body(self) -> dict[str, dict[str, str | None]]:
         """OpenAI's envelope: `{"error": {"message", "type", "param", "code"}}`."""

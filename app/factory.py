@@ -20,9 +20,11 @@ from .database import Database
 from .ledger.ledger import Ledger
 from .ledger.spool import Spool
 from .ledger.sweeper import Sweeper
+from .relay.affinity import ResponseAffinity
 from .relay.cooldown import CooldownBoard
 from .relay.loop import Relay
 from .relay.providers import build_transports
+from .relay.stored import StoredResponses
 from .services import Services
 
 UPSTREAM_POOL_SIZE = 256
@@ -59,12 +61,14 @@ def register_services(app: Flask, settings: Settings) -> None:
     )
     transports = build_transports(settings, UPSTREAM_POOL_SIZE)
     board = CooldownBoard(settings.models, settings.routing, settings.state_dir)
+    affinity = ResponseAffinity(db, settings)
     app.extensions["switchboard"] = Services(
         settings=settings,
         db=db,
         ledger=ledger,
         keys=KeyStore(db, settings.key_cache_seconds),
-        relay=Relay(settings, ledger, transports, board, budgets),
+        relay=Relay(settings, ledger, transports, board, budgets, affinity),
+        stored_responses=StoredResponses(settings, ledger, transports, affinity),
         transports=transports,
         sweeper=Sweeper(ledger, settings.sweep_interval, settings.stale_after),
         board=board,

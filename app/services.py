@@ -16,6 +16,7 @@ from .ledger.ledger import Ledger
 from .ledger.sweeper import Sweeper
 from .relay.cooldown import CooldownBoard
 from .relay.loop import Relay
+from .relay.stored import StoredResponses
 from .relay.transport import Transport
 
 
@@ -26,6 +27,7 @@ class Services:
     ledger: Ledger
     keys: KeyStore
     relay: Relay
+    stored_responses: StoredResponses
     transports: dict[str, Transport]
     sweeper: Sweeper
     board: CooldownBoard

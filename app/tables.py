@@ -1,5 +1,6 @@
 """Database tables: client keys, teams, budgets, the call ledger, its usage roll-up, worker
-heartbeats, captured bodies and the admin event log (docs/ledger.md, docs/access.md)."""
+heartbeats, captured bodies, response affinity and the admin event log (docs/ledger.md,
+docs/access.md)."""
 
 from __future__ import annotations
 
@@ -207,6 +208,19 @@ class StoredCompletion(Base):
     )
 
 
+class ResponseRoute(Base):
+    """Which key and deployment created a Responses API answer (response affinity): its
+    follow-ups (`previous_response_id`, retrieve, delete, input items, cancel) go there."""
+
+    __tablename__ = "response_routes"
+
+    response_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(200))
+    deployment: Mapped[str] = mapped_column(String(600))  # `Deployment.id`
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
 # The tables as Core objects, for the short write statements of the request path.
 KEYS = cast(Table, ApiKey.__table__)
 ADMIN_EVENTS = cast(Table, AdminEvent.__table__)
@@ -217,6 +231,7 @@ ROLLUP = cast(Table, UsageHourly.__table__)
 LATENCY = cast(Table, UsageLatency.__table__)
 STORED = cast(Table, StoredCompletion.__table__)
 WORKERS = cast(Table, WorkerHeartbeat.__table__)
+RESPONSE_ROUTES = cast(Table, ResponseRoute.__table__)
 
 # The ledger's public field names, in the order docs/ledger.md lists them (JSON, CSV, tables).
 CALL_FIELDS = (

@@ -39,7 +39,7 @@ BASE_URL = os.environ.get("SWITCHBOARD_DATABASE_URL", "")
 USE_POSTGRES = BASE_URL.startswith("postgresql")
 TABLES = (
     "calls", "api_keys", "workers", "admin_events", "teams", "budget_spend", "usage_hourly",
-    "usage_latency", "stored_completions",
+    "usage_latency", "stored_completions", "response_routes",
 )  # fmt: skip
 UPSTREAM_SECRET = "sk-upstream-secret-DO-NOT-LEAK-123"
 ADMIN_KEY = "adm-" + uuid.uuid4().hex
@@ -59,7 +59,20 @@ FAKE_MODELS = {
     "no-usage": "no-usage",
     "detailed": "detailed-usage",
     "not-json": "not-json",
+    "tools": "tools",
 }
+# configured model on the `anthropic` provider -> the fake upstream behaviour
+ANTHROPIC_MODELS = {
+    "claude-sonnet": "echo",
+    "claude-drop": "drop-stream",
+    "claude-long": "long-stream",
+    "claude-tools": "tools",
+    "claude-broken": "error-500",
+    "claude-no-usage": "no-usage",
+}
+# USD per million tokens of the Anthropic models (cost assertions)
+CLAUDE_PRICES = {"input_price": 3.0, "output_price": 15.0, "cached_input_price": 0.3,
+                 "cache_write_price": 3.75}  # fmt: skip
 
 
 def switchboard_config(
@@ -72,6 +85,10 @@ def switchboard_config(
         for name, upstream in FAKE_MODELS.items()
     ]  # fmt: skip
     models[list(FAKE_MODELS).index("detailed")] |= {"input_price": 1.0, "output_price": 2.0}
+    models += [
+        {"name": name, "provider": "claude", "upstream_model": upstream} | CLAUDE_PRICES
+        for name, upstream in ANTHROPIC_MODELS.items()
+    ]
     models.append({"name": "mock", "provider": "mock"})
     models.append({"name": "unreachable", "provider": "dead"})
     return {
@@ -81,6 +98,9 @@ def switchboard_config(
         "providers": [
             {"name": "fake", "kind": "openai", "base_url": upstream_url,
              "api_key": UPSTREAM_SECRET, "read_timeout": 5},
+            {"name": "claude", "kind": "anthropic",
+             "base_url": upstream_url.removesuffix("/v1"), "api_key": UPSTREAM_SECRET,
+             "read_timeout": 5},
             {"name": "mock", "kind": "mock"},
             {"name": "dead", "kind": "openai", "base_url": "http://127.0.0.1:9/v1",
              "connect_timeout": 2},

@@ -1,4 +1,6 @@
-"""A real OpenAI-compatible HTTP server on 127.0.0.1 that tests (and the benchmark) talk to.
+"""A real HTTP upstream on 127.0.0.1 that tests talk to: it speaks chat completions,
+embeddings, Responses (with the stored-response routes) and Anthropic Messages (with token
+counts), each in its own format (`fake_formats.py`).
 
 It records every request it receives, and its behaviour is chosen by the upstream model name
 the relay sends (see `BEHAVIOURS`), so a test picks a behaviour by picking a configured model.
@@ -21,6 +23,20 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fake_formats import (
+    COUNTED_TOKENS,
+    DETAILED_USAGE,
+    USAGE,
+    ChatFormat,
+    MessagesFormat,
+    ResponsesFormat,
+    anthropic_error,
+    format_for,
+    usage_for,
+)
+
+__all__ = ["DETAILED_USAGE", "USAGE", "FakeUpstream", "completion", "error_body"]
+
 # upstream model -> what the fake does
 BEHAVIOURS = {
     "echo": "answers normally: JSON, or a stream of 3 content chunks",
@@ -33,6 +49,7 @@ BEHAVIOURS = {
     "detailed-usage": "usage with cached and reasoning tokens",
     "not-json": "200 with a body that is not JSON",
     "sleepy": "JSON after 0.05 s (benchmark)",
+    "tools": "Responses and Messages: call the first declared tool",
 }
 
 # plan step key -> what it does (FakeUpstream.plan)
@@ -54,14 +71,6 @@ STEP_KEYS = {
     "json_raw": "answer exactly these body bytes (status 200 unless `status`)",
 }
 
-USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
-DETAILED_USAGE = {
-    "prompt_tokens": 120,
-    "completion_tokens": 50,
-    "total_tokens": 170,
-    "prompt_tokens_details": {"cached_tokens": 100},
-    "completion_tokens_details": {"reasoning_tokens": 30},
-}
 
 # status -> (type, code, message) of the OpenAI error body a planned status answers with
 ERRORS: dict[int, tuple[str, str | None, str]] = {
@@ -246,23 +255,11 @@ def embeddings(model: str, given: Any, usage: dict[str, Any] | None) -> dict[str
     return body
 
 
-def chunk(
-    model: str, delta: dict[str, Any], finish: str | None = None, usage_null: bool = False
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": "chatcmpl-fake123",
-        "object": "chat.completion.chunk",
-        "created": 1741569952,
-        "model": model + "-2025-01-01",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-    if usage_null:
-        body["usage"] = None
-    return body
-
-
-def error_body(status: int) -> dict[str, Any]:
-    """The OpenAI error body the fake answers a planned 4xx/5xx with."""
+def error_body(status: int, path: str = "") -> dict[str, Any]:
+    """The error body the fake answers a planned 4xx/5xx with: Anthropic's on /messages
+    paths, else OpenAI's."""
+    if "/messages" in path:
+        return anthropic_error(status)
     kind, code, message = ERRORS.get(status, SERVER_ERROR if status >= 500 else CLIENT_ERROR)
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
@@ -330,9 +327,39 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
                 fake.connection_seq += 1
                 self.connection_id = fake.connection_seq
 
+        def _recorded(self, body: Any) -> None:
+            if fake.record:
+                with fake.lock:
+                    fake.received.append(
+                        Received(
+                            self.path,
+                            dict(self.headers),
+                            body,
+                            time.monotonic(),
+                            self.connection_id,
+                        )
+                    )
+
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             self.extra_headers = {}
+            self._recorded({})
+            parts = self.path.split("?")[0].split("/")
+            if "responses" in parts:
+                response_id = parts[parts.index("responses") + 1]
+                if parts[-1] == "input_items":
+                    item = {"type": "message", "id": "msg_in1", "role": "user", "content": []}
+                    self._json(200, {"object": "list", "data": [item], "has_more": False})
+                    return
+                found = ResponsesFormat("echo", {}).response(True) | {"id": response_id}
+                self._json(200, found)
+                return
             self._json(200, {"object": "list", "data": []})
+
+        def do_DELETE(self) -> None:  # noqa: N802 - stdlib name
+            self.extra_headers = {}
+            self._recorded({})
+            response_id = self.path.split("?")[0].rstrip("/").split("/")[-1]
+            self._json(200, {"id": response_id, "object": "response", "deleted": True})
 
         def do_POST(self) -> None:  # noqa: N802 - stdlib name
             arrived = time.monotonic()
@@ -380,9 +407,6 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
         def _write_chunk(self, data: bytes) -> None:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
-
-        def _write_event(self, data: bytes) -> None:
-            self._write_chunk(b"data: " + data + b"\n\n")
 
         def _cut(self) -> None:
             """End the connection now, without finishing the answer."""
@@ -448,7 +472,7 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
             elif "json_raw" in step:
                 self._json(status or 200, None, raw=step["json_raw"])
             elif status is not None and status >= 400:
-                self._json(status, error_body(status))
+                self._json(status, error_body(status, self.path))
             elif stream and "sse" in step:
                 self._sse(model, step["sse"], float(step.get("gap", 0.0)))
             elif stream:
@@ -486,11 +510,23 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
             elif self.path.split("?")[0].endswith("/embeddings"):
                 usage = None if model == "no-usage" else EMBEDDING_USAGE
                 self._json(200, embeddings(model, body.get("input"), usage))
+            elif self.path.split("?")[0].endswith("/count_tokens"):
+                self._json(200, {"input_tokens": COUNTED_TOKENS})
+            elif self.path.split("?")[0].endswith("/cancel"):
+                cancelled = ResponsesFormat(model, body).response(True) | {"status": "cancelled"}
+                self._json(200, cancelled)
             else:
-                if model == "sleepy":
-                    time.sleep(0.05)
-                usage = {"no-usage": None, "detailed-usage": DETAILED_USAGE}.get(model, USAGE)
-                self._json(200, completion(model, "Hello from the fake upstream.", usage))
+                fmt = format_for(self.path, model, body)
+                if isinstance(fmt, ResponsesFormat):
+                    self._json(200, fmt.response(True))
+                elif isinstance(fmt, MessagesFormat):
+                    self._json(200, fmt.message(True))
+                else:
+                    if model == "sleepy":
+                        time.sleep(0.05)
+                    self._json(
+                        200, completion(model, "Hello from the fake upstream.", usage_for(model))
+                    )
 
         def _start_stream(self) -> None:
             self._start(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})
@@ -518,15 +554,12 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
             if model in ("error-400", "error-500"):
                 self._answer(model, body)
                 return
+            fmt: ChatFormat | ResponsesFormat | MessagesFormat = format_for(self.path, model, body)
             self._start_stream()
-            include_usage = (body.get("stream_options") or {}).get("include_usage") is True
             sent = 0
             try:
-                self._write_event(
-                    json.dumps(
-                        chunk(model, {"role": "assistant", "content": ""}, usage_null=include_usage)
-                    ).encode()
-                )
+                for event in fmt.head():
+                    self._write_chunk(event)
                 if shape.stall_after == 0 and self._stalled(model, sent, shape):
                     return
                 for piece in shape.pieces:
@@ -535,11 +568,7 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
                     if shape.gap and self._idle(shape.gap):
                         self._ended(model, sent, True)
                         return
-                    self._write_event(
-                        json.dumps(
-                            chunk(model, {"content": piece}, usage_null=include_usage)
-                        ).encode()
-                    )
+                    self._write_chunk(fmt.piece(piece))
                     sent += 1
                     if shape.drop_after == sent:
                         # Cut the connection without the terminating chunk.
@@ -548,14 +577,8 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
                         return
                     if shape.stall_after == sent and self._stalled(model, sent, shape):
                         return
-                self._write_event(
-                    json.dumps(chunk(model, {}, "stop", usage_null=include_usage)).encode()
-                )
-                if include_usage and model != "no-usage":
-                    usage = DETAILED_USAGE if model == "detailed-usage" else USAGE
-                    final = chunk(model, {}) | {"choices": [], "usage": usage}
-                    self._write_event(json.dumps(final).encode())
-                self._write_event(b"[DONE]")
+                for event in fmt.tail():
+                    self._write_chunk(event)
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
             except ConnectionError:  # broken pipe, reset, aborted: the client is gone

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import chat, embeddings, model_routes, stored_routes  # noqa: F401 - each adds routes to v1
-from .blueprint import v1
+from . import (  # noqa: F401 - each adds routes to v1 or anthropic
+    chat,
+    embeddings,
+    messages,
+    model_routes,
+    responses,
+    stored_routes,
+)
+from .blueprint import ANTHROPIC_PREFIXES, V1_PREFIXES, anthropic, v1
 from .calls import begin_call, record_unforwarded
 from .envelope import register_error_handlers
 from .health import health
@@ -23,6 +30,8 @@ __all__ = ["init_app", "register_error_handlers"]
 def init_app(app: Flask) -> None:
     app.before_request(begin_call)
     app.after_request(record_unforwarded)
-    app.register_blueprint(v1, url_prefix="/v1")
-    app.register_blueprint(v1, url_prefix="/openai/v1", name="openai_v1")
+    for prefix, name in V1_PREFIXES:
+        app.register_blueprint(v1, url_prefix=prefix, name=name)
+    for prefix, name in ANTHROPIC_PREFIXES:
+        app.register_blueprint(anthropic, url_prefix=prefix, name=name)
     app.register_blueprint(health)

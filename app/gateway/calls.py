@@ -19,14 +19,17 @@ from ..ledger.call import Call, CallEnd
 from ..ledger.outcomes import outcome_for_status
 from ..services import services
 from ..times import utcnow
-from .inbound import bearer_token
+from .inbound import anthropic_key, bearer_token
 
-API_PREFIXES = ("/v1/", "/openai/v1/")
+API_PREFIXES = ("/v1/", "/openai/v1/", "/anthropic/v1/")
+# Stripped from the path to give the ledger's `endpoint`.
+ALIASES = ("/openai", "/anthropic")
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
 def is_api_call() -> bool:
-    return request.path.startswith(API_PREFIXES) or request.path in ("/v1", "/openai/v1")
+    path = request.path
+    return path.startswith(API_PREFIXES) or path in ("/v1", "/openai/v1", "/anthropic/v1")
 
 
 def begin_call() -> None:
@@ -34,8 +37,13 @@ def begin_call() -> None:
     if not is_api_call():
         return
     given = request.headers.get("X-Request-Id", "")
+    path = request.path
+    for alias in ALIASES:
+        if path.startswith(alias + "/v1"):
+            path = path[len(alias) :]
+            break
     g.call = Call(
-        endpoint=request.path.removeprefix("/openai"),
+        endpoint=path,
         request_id=given if _REQUEST_ID.match(given) else None,
         client_ip=request.remote_addr,
     )
@@ -64,12 +72,14 @@ def record_unforwarded(response: Response) -> Response:
     return response
 
 
-def authenticate(call: Call) -> ClientKey:
-    """The calling key from `Authorization: Bearer`; raises 401 for anything else."""
-    secret = bearer_token()
+def authenticate(call: Call, x_api_key: bool = False) -> ClientKey:
+    """The calling key from `Authorization: Bearer` (or, with `x_api_key`, the Anthropic
+    routes, from `x-api-key` first); raises 401 for anything else."""
+    secret = (anthropic_key() if x_api_key else None) or bearer_token()
     if secret is None:
+        how = "'x-api-key: <key>' or " if x_api_key else ""
         raise unauthorized(
-            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'."
+            f"You didn't provide an API key. Send it as {how}'Authorization: Bearer <key>'."
         )
     key = services().keys.authenticate(secret)
     if key is None:

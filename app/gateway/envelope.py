@@ -1,8 +1,8 @@
 """The one place that turns failures into the error envelope (docs/api.md, "Errors").
 
-Registered on the whole app: the OpenAI routes and the admin API answer in OpenAI's envelope;
-an unexpected exception is logged with its stack trace and answered as a plain 500, never
-with a detail.
+Registered on the whole app: the OpenAI routes and the admin API answer in OpenAI's envelope,
+the Anthropic routes in Anthropic's; an unexpected exception is logged with its stack trace
+and answered as a plain 500, never with a detail.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import ApiError, invalid_request
+from .blueprint import on_anthropic_route
 
 log = logging.getLogger("switchboard")
 
 
 def error_response(err: ApiError) -> Response:
     """`err` as a JSON response with its status and headers."""
-    resp = jsonify(err.body())
+    resp = jsonify(err.anthropic_body() if on_anthropic_route() else err.body())
     resp.status_code = err.status
     for name, value in err.headers.items():
         resp.headers[name] = value

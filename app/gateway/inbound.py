@@ -47,3 +47,8 @@ def bearer_token() -> str | None:
     if scheme.lower() != "bearer" or not token:
         return None
     return token
+
+
+def anthropic_key() -> str | None:
+    """The credential of `x-api-key` (how Anthropic clients send a key), or None."""
+    return request.headers.get("x-api-key", "").strip() or None

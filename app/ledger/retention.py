@@ -1,4 +1,5 @@
-"""Retention: old calls and captured bodies are deleted; the usage roll-up is kept.
+"""Retention: old calls, captured bodies and response routes are deleted; the usage roll-up
+is kept.
 
 Deletes run in batches of short transactions, so serving goes on while a large prune runs.
 The calls' cut-off is rounded down to a whole hour: the roll-up keeps every hour whole, and
@@ -14,7 +15,7 @@ from sqlalchemy import delete, select
 
 from ..database import Database
 from ..errors import BadArgument
-from ..tables import CALLS, STORED
+from ..tables import CALLS, RESPONSE_ROUTES, STORED
 from ..times import parse_when, utcnow
 from .outcomes import Outcome
 from .rollup import hour_of
@@ -28,6 +29,7 @@ class Pruned:
     bodies_before: datetime
     calls: int = 0
     bodies: int = 0
+    response_routes: int = 0
 
 
 def prune(
@@ -52,6 +54,11 @@ def prune(
     result.calls = _delete_batches(db, CALLS, CALLS.c.id, old_calls)
     result.bodies = _delete_batches(
         db, STORED, STORED.c.call_id, STORED.c.created_at < bodies_before
+    )
+    # A response older than its call's row is no longer followed up through Switchboard.
+    routes = RESPONSE_ROUTES.c
+    result.response_routes = _delete_batches(
+        db, RESPONSE_ROUTES, routes.response_id, routes.created_at < calls_before
     )
     return result
 

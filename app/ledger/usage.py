@@ -58,6 +58,30 @@ def usage_from_upstream(usage: Any) -> Usage | None:
     return Usage(prompt, completion, total, cached, reasoning, "upstream")
 
 
+def messages_usage(usage: Any) -> Usage | None:
+    """Read an Anthropic Messages `usage` (docs/api.md, "Tokens"): the prompt is the fresh
+    input plus what was read from and written to the prompt cache; None if unusable."""
+    if not isinstance(usage, dict):
+        return None
+    fresh = _int(usage.get("input_tokens"))
+    completion = _int(usage.get("output_tokens"))
+    if fresh is None and completion is None:
+        return None
+    read = _int(usage.get("cache_read_input_tokens"))
+    written = _int(usage.get("cache_creation_input_tokens"))
+    prompt = None if fresh is None else fresh + (read or 0) + (written or 0)
+    total = prompt + completion if prompt is not None and completion is not None else None
+    return Usage(prompt, completion, total, read, None, "upstream", written)
+
+
+def merge_messages_usage(known: dict[str, Any], update: Any) -> dict[str, Any]:
+    """A Messages stream's usage so far: `message_start` gives the input side, each
+    `message_delta` the cumulative counts it names (later ones win)."""
+    if isinstance(update, dict):
+        known = known | {k: v for k, v in update.items() if v is not None}
+    return known
+
+
 def estimate_tokens(text_chars: int) -> int:
     """A rough count (4 characters a token), used only where the upstream reported none."""
     return max(1, (text_chars + 3) // 4) if text_chars else 0

@@ -1,5 +1,5 @@
-"""Relaying a call (chat completions, embeddings: `apis.py`): route, forward with retries and
-fallbacks, record the outcome.
+"""Relaying a call (chat completions, responses, messages, embeddings, token counts:
+`apis.py`): route, forward with retries and fallbacks, record the outcome.
 
 Knows nothing of Flask's request: `relay()` takes the parsed body, the calling key and the
 `Call` being recorded, and returns a `JSONAnswer` or a `StreamAnswer` (an iterable the web layer
@@ -12,6 +12,11 @@ deployment not tried yet first), with exponential backoff and jitter between the
 the upstream asked for. Connect errors, timeouts, 429, 3xx and 5xx are retried, and so is a
 stream that fails before its first event: nothing has been sent to the client yet. Other 4xx
 answers go back to the client as they are. Once the first byte is relayed, there is no retry.
+
+A model is served on an API only by deployments whose provider kind speaks it
+(`providers.SERVES`). A Responses call that continues an earlier one (`previous_response_id`,
+`affinity.py`) goes only to the deployment that created it, with retries and no fallback; so do
+the calls on a stored response (`stored()`).
 """
 
 from __future__ import annotations
@@ -20,31 +25,34 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 from ..access.budgets import Budgets, budgets_of, worst_case_cost
 from ..access.keys import ClientKey
+from ..capture.assembly import StreamAssembly
 from ..capture.bodies import BodyCapture
 from ..catalog import Deployment, Model, Provider
 from ..config import Settings
 from ..errors import (
     ApiError,
-    model_not_allowed,
-    model_not_found,
     upstream_error,
     upstream_timeout,
 )
 from ..ledger.call import Call, CallEnd
 from ..ledger.ledger import Ledger
 from ..ledger.outcomes import Outcome, outcome_for_status
-from ..ledger.usage import cost_of, estimate_usage, usage_from_upstream
+from ..ledger.usage import cost_of, estimate_usage
+from .affinity import Pin, ResponseAffinity
 from .answers import JSONAnswer, StreamAnswer
 from .apis import CHAT, Api
 from .cooldown import CooldownBoard, backoff, retry_after
 from .failures import Failure, UpstreamTimeout, UpstreamUnreachable
-from .streaming import StreamRelay, parse_event, snippet
-from .transport import PASSED_HEADERS, Reply, Transport
+from .routes import Routes, upstream_payload
+from .stream_formats import StreamFormat, snippet
+from .streaming import StreamRelay
+from .transport import NOTHING, PASSED_HEADERS, Passed, Reply, Transport
 
 log = logging.getLogger("switchboard.relay")
 
@@ -64,6 +72,7 @@ class Relay:
         transports: dict[str, Transport],
         board: CooldownBoard,
         budgets: Budgets,
+        affinity: ResponseAffinity,
     ) -> None:
         self.settings = settings
         self.routing = settings.routing
@@ -71,62 +80,60 @@ class Relay:
         self.transports = transports
         self.board = board
         self.budgets = budgets
+        self.affinity = affinity
+        self.routes = Routes(settings)
         self.capture = BodyCapture(settings.capture, ledger)
-
-    def resolve(self, name: str, key: ClientKey) -> Model:
-        """The configured model `name` if the key may use it; raises 404 or 403."""
-        model = self.settings.models.get(name)
-        if model is None:
-            raise model_not_found(name)
-        if not key.allows(name):
-            raise model_not_allowed(name)
-        return model
-
-    def candidates(self, model: Model, body: dict[str, Any], key: ClientKey) -> list[Model]:
-        """The model, its configured fallbacks, then the request's: known, allowed, once each."""
-        names = [model.name, *model.fallbacks, *(body.get("fallbacks") or ())]
-        chosen: list[Model] = []
-        for name in dict.fromkeys(names):
-            candidate = self.settings.models.get(name)
-            if candidate is not None and key.allows(name):
-                chosen.append(candidate)
-        return chosen
 
     def available(self, model: Model) -> bool:
         """False when the model has no deployment in rotation (cooling down, or none)."""
         return bool(model.deployments) and self.board.back_at(model) == 0
 
     def relay(
-        self, call: Call, body: dict[str, Any], key: ClientKey, api: Api = CHAT
+        self,
+        call: Call,
+        body: dict[str, Any],
+        key: ClientKey,
+        api: Api = CHAT,
+        passed: Passed = NOTHING,
+        pin: Pin | None = None,
     ) -> JSONAnswer | StreamAnswer:
         """Forward the validated `body` of an `api` call for `key`: the answer to give the
-        client; raises `ApiError`. The call's ledger row is complete on every way out."""
-        model = self.resolve(body["model"], key)
+        client; raises `ApiError`. `passed` is what of the client's request goes upstream as
+        sent; `pin`, the response this call continues. The call's ledger row is complete on
+        every way out."""
+        model = self.routes.resolve(body["model"], key)
         call.model = model.name
         call.stream = api.streams and body.get("stream") is True
+        self.routes.check_serves(model, api)
+        fixed = self.routes.pinned(model, pin) if pin is not None else None
         total = model.total_timeout or self.routing.total_timeout
         deadline = time.monotonic() + total - (time.perf_counter() - call.started)
         self.ledger.check_serving()
-        candidates = self.candidates(model, body, key)
+        candidates = [model] if fixed else self.routes.candidates(model, body, key, api)
         # Decided once, before forwarding.
         captured = api.captured and self.capture.wants(body, key)
         budgets = budgets_of(key)
         if budgets:
-            worst = worst_case_cost(body, candidates, api.output_tokens(body))
+            worst = worst_case_cost(body, candidates, api.output_tokens(body)) if api.metered else 0
             call.reservations = self.budgets.reserve(budgets, worst)
+        run = _Run(api, passed, captured)
         failures: list[str] = []
         last: Failure | None = None
         for candidate in candidates:
-            tried: set[str] = set()
+            # Deployments on providers that do not speak the API are never picked.
+            off = {d.id for d in candidate.deployments} - {
+                d.id for d in self.routes.serving(candidate, api)
+            }
+            tried: set[str] = set(off)
             for retry in range(self.routing.max_attempts):
                 if time.monotonic() >= deadline:
                     break
-                deployment = self.board.pick(candidate, tried)
+                deployment = fixed or self.board.pick(candidate, tried)
                 if deployment is None:
                     failures.append(f"{candidate.name}: no deployment in rotation")
                     break
                 tried.add(deployment.id)
-                result = self._attempt(call, body, candidate, deployment, deadline, api, captured)
+                result = self._attempt(call, body, candidate, deployment, deadline, run)
                 if not isinstance(result, Failure):
                     return result
                 last = result
@@ -149,19 +156,21 @@ class Relay:
         model: Model,
         deployment: Deployment,
         deadline: float,
-        api: Api,
-        captured: bool = False,
+        run: _Run,
     ) -> JSONAnswer | StreamAnswer | Failure:
         """Send the call to one deployment: an answer for the client, or a retryable failure.
-        A `captured` call's bodies are kept when it succeeds."""
+        A captured call's bodies are kept when it succeeds."""
+        api = run.api
         provider = self.settings.providers[deployment.provider]
-        payload, strip_usage = upstream_payload(body, deployment, provider)
+        payload, strip_usage = upstream_payload(body, deployment, provider, api is CHAT)
         call.attempts += 1
         call.provider, call.upstream_model = provider.name, deployment.upstream_model
         if not call.opened:
             self.ledger.open(call)  # the row exists before the upstream sees the request
         try:
-            reply = self.transports[provider.name].send(payload, call.stream, deadline, api.path)
+            reply = self.transports[provider.name].send(
+                payload, call.stream, deadline, api.path, run.passed
+            )
         except UpstreamTimeout as exc:
             return self._failed(deployment, Failure("timeout", str(exc)))
         except UpstreamUnreachable as exc:
@@ -171,7 +180,7 @@ class Relay:
         if retryable(status):
             return self._failed(deployment, self._status_failure(reply, provider))
         if call.stream and status == 200:
-            return self._start_stream(call, reply, body, model, deployment, strip_usage, captured)
+            return self._start_stream(call, reply, body, model, deployment, strip_usage, run)
         try:
             content = reply.read_body()
         except UpstreamTimeout as exc:
@@ -192,7 +201,7 @@ class Relay:
                 ),
             )
             return JSONAnswer(status, content, provider.name, passed_headers(reply))
-        return self._json(call, status, content, model, body, provider, reply, api, captured)
+        return self._json(call, status, content, model, body, deployment, reply, run)
 
     def _status_failure(self, reply: Reply, provider: Provider) -> Failure:
         try:
@@ -222,9 +231,12 @@ class Relay:
         model: Model,
         deployment: Deployment,
         strip_usage: bool,
-        captured: bool = False,
+        run: _Run,
     ) -> StreamAnswer | Failure:
         """Read the stream's first event before answering: until then a failure is retried."""
+        api = run.api
+        assembly = StreamAssembly() if run.captured else None
+        fmt = api.stream_format(strip_usage, assembly)
         events = reply.events()
         failure: Failure | None = None
         try:
@@ -236,14 +248,21 @@ class Relay:
         except UpstreamUnreachable as exc:
             failure = Failure("unreachable", str(exc))
         else:
-            event = parse_event(first[1])
-            if event is not None and event.get("error"):
+            if fmt.failed_at_start(first[1]):
                 failure = Failure("status", f"upstream error event: {snippet(first[1])}", 500)
         if failure is not None:
             reply.close()
             return self._failed(deployment, failure)
         self.board.succeeded(deployment)
         call.ttft_ms = call.elapsed_ms()
+        on_end = None
+        if api.remembers:
+            key_id = call.key_id
+
+            def on_end(fmt: StreamFormat, outcome: Outcome) -> None:
+                if fmt.response_id:
+                    self.affinity.remember(fmt.response_id, key_id, model.name, deployment.id)
+
         relay = StreamRelay(
             self.ledger,
             call,
@@ -251,8 +270,10 @@ class Relay:
             chain([first], events),
             model,
             body,
-            strip_usage,
-            self.capture if captured else None,
+            fmt,
+            api.prompt_chars,
+            self.capture if run.captured else None,
+            on_end,
         )
         return StreamAnswer(relay, deployment.provider)
 
@@ -263,33 +284,38 @@ class Relay:
         content: bytes,
         model: Model,
         body: dict[str, Any],
-        provider: Provider,
+        deployment: Deployment,
         reply: Reply,
-        api: Api,
-        captured: bool = False,
+        run: _Run,
     ) -> JSONAnswer:
-        """A 2xx answer: passed on when it is a JSON completion; 502 otherwise (not retried:
-        the upstream did the work)."""
+        """A 2xx answer: passed on when it is a JSON object; 502 otherwise (not retried: the
+        upstream did the work)."""
+        api = run.api
+        provider = deployment.provider
         if status != 200:
-            message = f"upstream {provider.name} answered {status}"
+            message = f"upstream {provider} answered {status}"
             self._fail(call, 502, Outcome.UPSTREAM_ERROR, f"{message}: {snippet(content)}")
             raise upstream_error(message)
         try:
             parsed = json.loads(content)
         except ValueError as exc:
-            message = f"upstream {provider.name} sent a response that is not JSON"
+            message = f"upstream {provider} sent a response that is not JSON"
             self._fail(call, 502, Outcome.UPSTREAM_ERROR, message)
             raise upstream_error(message) from exc
-        usage = usage_from_upstream(parsed.get("usage") if isinstance(parsed, dict) else None)
-        if usage is None:
-            usage = estimate_usage(api.prompt_chars(body), api.completion_chars(parsed))
-        self.ledger.finish(
-            call, CallEnd(Outcome.OK, 200, usage, cost_of(usage, model, call.created_at))
-        )
-        if captured:
+        if not api.metered:
+            end = CallEnd(Outcome.OK, 200, cost_usd=0.0)
+        else:
+            usage = api.usage_of(parsed)
+            if usage is None:
+                usage = estimate_usage(api.prompt_chars(body), api.completion_chars(parsed))
+            end = CallEnd(Outcome.OK, 200, usage, cost_of(usage, model, call.created_at))
+        self.ledger.finish(call, end)
+        if run.captured:
             self.capture.store(call, body, parsed)
+        if api.remembers and isinstance(parsed, dict) and isinstance(parsed.get("id"), str):
+            self.affinity.remember(parsed["id"], call.key_id, model.name, deployment.id)
         headers = passed_headers(reply) | {"Content-Type": "application/json"}
-        return JSONAnswer(200, content, provider.name, headers)
+        return JSONAnswer(200, content, provider, headers)
 
     def _failed(self, deployment: Deployment, failure: Failure) -> Failure:
         self.board.failed(deployment)
@@ -315,10 +341,12 @@ class Relay:
                 headers={"Retry-After": str(math.ceil(back))},
             )
         attempts = f"after {call.attempts} attempt{'s' if call.attempts != 1 else ''}"
-        if last.kind == "status" and last.status == 429:
-            self.ledger.finish(call, CallEnd(Outcome.RATE_LIMITED, 429, error=trail))
+        if last.kind == "status" and last.status in (429, 529):
+            # A rate limit, or Anthropic's "overloaded", goes back as the upstream said it.
+            outcome = Outcome.RATE_LIMITED if last.status == 429 else Outcome.UPSTREAM_ERROR
+            self.ledger.finish(call, CallEnd(outcome, last.status, error=trail))
             headers = last.headers | {"Content-Type": "application/json"}
-            return JSONAnswer(429, last.content, call.provider, headers)
+            return JSONAnswer(last.status, last.content, call.provider, headers)
         if last.kind == "timeout":
             self._fail(call, 504, Outcome.UPSTREAM_TIMEOUT, trail)
             raise upstream_timeout(f"{last.message} ({attempts})")
@@ -329,26 +357,16 @@ class Relay:
         self.ledger.finish(call, CallEnd(outcome, status, error=error))
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What holds for every attempt of one call: its API, what of the client's request is
+    passed upstream, and whether its bodies are captured."""
+
+    api: Api
+    passed: Passed
+    captured: bool
+
+
 def retryable(status: int) -> bool:
     """429 and anything that is neither a 2xx answer nor the client's fault (4xx)."""
     return status == 429 or not (200 <= status < 300 or 400 <= status < 500)
-
-
-def upstream_payload(
-    body: dict[str, Any], deployment: Deployment, provider: Provider
-) -> tuple[dict[str, Any], bool]:
-    """The body to send upstream, and whether the usage chunk must be hidden from the client.
-
-    Every field the client sent is kept as sent; `model` is rewritten, `fallbacks` removed, and
-    for streams `stream_options.include_usage` is asked for when the client did not.
-    """
-    payload = dict(body)
-    payload["model"] = deployment.upstream_model
-    payload.pop("fallbacks", None)
-    strip_usage = False
-    if payload.get("stream") is True and provider.stream_usage:
-        options = payload.get("stream_options")
-        if not (isinstance(options, dict) and options.get("include_usage") is True):
-            payload["stream_options"] = dict(options or {}) | {"include_usage": True}
-            strip_usage = True
-    return payload, strip_usage

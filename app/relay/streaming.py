@@ -1,34 +1,28 @@
 """Relaying an upstream SSE stream to the client, and completing the call's row when it ends.
 
-`StreamRelay` is the iterable handed to the server. It never touches Flask's request: it gets
-what it needs as arguments and records through the ledger's own short transaction.
+`StreamRelay` is the iterable handed to the server, the same for every streaming API: what an
+API's events mean (the end, an error, the usage) is its `StreamFormat` (`stream_formats.py`).
+It never touches Flask's request: it gets what it needs as arguments and records through the
+ledger's own short transaction.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from ..capture.assembly import StreamAssembly
 from ..capture.bodies import BodyCapture
 from ..catalog import Model
 from ..ledger.call import Call, CallEnd
 from ..ledger.ledger import Ledger
 from ..ledger.outcomes import Outcome
-from ..ledger.usage import Usage, cost_of, estimate_usage, prompt_chars, usage_from_upstream
+from ..ledger.usage import cost_of, estimate_usage
 from .failures import UpstreamTimeout, UpstreamUnreachable
+from .stream_formats import ChatStream, StreamFormat, Verdict
 from .transport import Reply
 
 log = logging.getLogger("switchboard.relay")
-
-DONE = b"[DONE]"
-
-
-def error_event(message: str, code: str) -> bytes:
-    body = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
 class StreamRelay:
@@ -36,8 +30,9 @@ class StreamRelay:
 
     Relays each upstream event as it arrives. However the stream ends (done, upstream failure,
     client gone, never started), `close()` or the end of iteration completes the ledger row once.
-    With `capture` (a captured call), the chunks are also gathered into the completion, which is
-    kept after the ledger row when the stream ended well.
+    With `capture` (a captured chat call), the chunks the format gathered are kept as the
+    completion after the ledger row when the stream ended well. `on_end(format, outcome)` runs
+    after the row is written (response affinity).
     """
 
     def __init__(
@@ -48,8 +43,10 @@ class StreamRelay:
         events: Iterator[tuple[bytes, bytes]],
         model: Model,
         body: dict[str, Any],
-        strip_usage: bool,
+        format: StreamFormat,
+        prompt_chars: Callable[[dict[str, Any]], int],
         capture: BodyCapture | None = None,
+        on_end: Callable[[StreamFormat, Outcome], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.call = call
@@ -57,11 +54,10 @@ class StreamRelay:
         self.events = events
         self.model = model
         self.body = body
-        self.strip_usage = strip_usage
+        self.format = format
+        self.prompt_chars = prompt_chars
         self.capture = capture
-        self.assembly = StreamAssembly() if capture is not None else None
-        self.usage: Usage | None = None
-        self.content_chars = 0
+        self.on_end = on_end
         self.ttft_ms: int | None = call.ttft_ms  # taken when the relay read the first event
         self.outcome = Outcome.CLIENT_DISCONNECTED
         self.error: str | None = "client disconnected before the stream ended"
@@ -83,79 +79,55 @@ class StreamRelay:
             self._finish()
 
     def _run(self) -> Generator[bytes, None, None]:
-        finish_seen = False
+        fmt = self.format
         try:
             for raw, data in self.events:
                 if self.client_gone is not None and self.client_gone():
                     return
-                if data == DONE:
+                verdict = fmt.see(data)
+                if verdict is Verdict.SKIP:
+                    continue
+                if verdict is Verdict.END:
                     self.outcome, self.error = Outcome.OK, None
                     yield raw
                     self.reply.drain()
                     return
-                event = parse_event(data)
-                if event is not None:
-                    if "error" in event and event.get("error"):
-                        self.outcome = Outcome.UPSTREAM_ERROR
-                        self.error = f"upstream error event: {snippet(data)}"
-                        yield raw
-                        return
-                    finish_seen |= self._observe(event)
-                    if self.strip_usage and event.get("choices") == [] and "usage" in event:
-                        continue
+                if verdict is Verdict.FAIL:
+                    self.outcome, self.error = Outcome.UPSTREAM_ERROR, fmt.failure
+                    yield raw
+                    return
                 yield raw
-            if finish_seen:
-                # The upstream ended without [DONE] after a complete answer: end it properly.
+            closing = fmt.closing()
+            if fmt.complete and closing is not None:
+                # The upstream ended without its terminator after a complete answer.
                 self.outcome, self.error = Outcome.OK, None
-                yield b"data: [DONE]\n\n"
+                yield closing
+            elif fmt.complete:
+                self.outcome, self.error = Outcome.OK, None
             else:
                 self.outcome = Outcome.UPSTREAM_ERROR
                 self.error = "upstream ended the stream before it was complete"
-                yield error_event(self.error, "upstream_incomplete")
+                yield fmt.error_event(self.error, "upstream_incomplete")
         except UpstreamTimeout as exc:
             self.outcome, self.error = Outcome.UPSTREAM_TIMEOUT, str(exc)
-            yield error_event(str(exc), "upstream_timeout")
+            yield fmt.error_event(str(exc), "upstream_timeout")
         except UpstreamUnreachable as exc:
             self.outcome, self.error = Outcome.UPSTREAM_ERROR, str(exc)
-            yield error_event(str(exc), "upstream_disconnected")
+            yield fmt.error_event(str(exc), "upstream_disconnected")
         finally:
             self._finish()
-
-    def _observe(self, event: dict[str, Any]) -> bool:
-        """Collect usage and content size from one chunk; True when it carries a finish."""
-        if self.assembly is not None:
-            self.assembly.add(event)
-        usage = usage_from_upstream(event.get("usage"))
-        if usage is not None:
-            self.usage = usage
-        finished = False
-        for choice in event.get("choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                for name in ("content", "reasoning_content", "refusal"):
-                    value = delta.get(name)
-                    if isinstance(value, str):
-                        self.content_chars += len(value)
-                for call in delta.get("tool_calls") or ():
-                    if isinstance(call, dict):
-                        self.content_chars += len(json.dumps(call.get("function") or {}))
-            if choice.get("finish_reason"):
-                finished = True
-        return finished
 
     def _finish(self) -> None:
         if self.call.recorded:
             return
+        fmt = self.format
         try:
             self.reply.close()
         finally:
-            usage = self.usage or estimate_usage(prompt_chars(self.body), self.content_chars)
-            status = 200
+            usage = fmt.usage or estimate_usage(self.prompt_chars(self.body), fmt.content_chars)
             result = CallEnd(
                 self.outcome,
-                status,
+                200,
                 usage,
                 cost_of(usage, self.model, self.call.created_at),
                 self.error,
@@ -166,19 +138,11 @@ class StreamRelay:
             except Exception:  # noqa: BLE001 - the stream is over either way; the sweep is the net
                 log.exception("could not complete ledger row %s", self.call.id)
             ended_well = self.outcome == Outcome.OK
-            if self.capture is not None and self.assembly is not None and ended_well:
-                self.capture.store_stream(self.call, self.body, self.assembly)
-
-
-def parse_event(data: bytes) -> dict[str, Any] | None:
-    if not data.startswith(b"{"):
-        return None
-    try:
-        event = json.loads(data)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) else None
-
-
-def snippet(data: bytes, limit: int = 300) -> str:
-    return data[:limit].decode("utf-8", "replace")
+            assembly = fmt.assembly if isinstance(fmt, ChatStream) else None
+            if self.capture is not None and assembly is not None and ended_well:
+                self.capture.store_stream(self.call, self.body, assembly)
+            if self.on_end is not None:
+                try:
+                    self.on_end(fmt, self.outcome)
+                except Exception:  # noqa: BLE001 - the client has its answer; log and go on
+                    log.exception("after stream %s", self.call.id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import requests
@@ -22,7 +23,26 @@ from .sse import split_events
 
 READ_SIZE = 65536
 # Upstream response headers a client may see; every other upstream header stays here.
-PASSED_HEADERS = ("Content-Type", "Retry-After", "openai-processing-ms", "openai-version")
+PASSED_HEADERS = (
+    "Content-Type",
+    "Retry-After",
+    "openai-processing-ms",
+    "openai-version",
+    "request-id",
+    "anthropic-organization-id",
+)
+
+
+@dataclass(frozen=True)
+class Passed:
+    """What of the client's own request goes upstream as sent: the headers an API lets through
+    (Anthropic's `anthropic-version`, `anthropic-beta`) and the query string."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: str = ""
+
+
+NOTHING = Passed()
 
 
 class Reply(Protocol):
@@ -42,9 +62,18 @@ class Reply(Protocol):
 
 
 class Transport(Protocol):
-    def send(self, payload: dict[str, Any], stream: bool, deadline: float, path: str) -> Reply:
-        """POST `payload` to the API at `path` (`/chat/completions`, `/embeddings`, ...);
-        `deadline` is a `time.monotonic()` the call must end by."""
+    def send(
+        self,
+        payload: dict[str, Any] | None,
+        stream: bool,
+        deadline: float,
+        path: str,
+        passed: Passed = NOTHING,
+        method: str = "POST",
+    ) -> Reply:
+        """Send `payload` (None: no body) to the API at `path` (`/chat/completions`,
+        `/responses/{id}`, ...) with `method`; `deadline` is a `time.monotonic()` the call must
+        end by."""
         ...
 
     def close(self) -> None: ...

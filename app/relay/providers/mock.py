@@ -2,7 +2,8 @@
 
 Chat completions: it echoes the last user message, streams it in several chunks, calls the
 first declared tool when tools are given, and reports usage like an OpenAI upstream.
-Embeddings: a deterministic unit vector per input, with usage.
+Embeddings: a deterministic unit vector per input, with usage. Responses, Messages and token
+counts: `mock_agents.py`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...ledger.usage import estimate_tokens, prompt_chars
-from ..apis import EMBEDDINGS, embedding_input_chars
+from ..apis import COUNT_TOKENS, EMBEDDINGS, MESSAGES, RESPONSES, embedding_input_chars
 from ..failures import UpstreamUnreachable
+from ..transport import NOTHING, Passed
+from .mock_agents import MockAgentReply, MockMessageReply, MockResponses, MockTokenCount
 
 
 def _last_user_text(messages: list[Any]) -> str:
@@ -184,11 +187,28 @@ class MockEmbeddingReply:
 
 
 class MockTransport:
+    def __init__(self) -> None:
+        self.responses = MockResponses()
+
     def send(
-        self, payload: dict[str, Any], stream: bool, deadline: float = 0.0, path: str = ""
-    ) -> MockReply | MockEmbeddingReply:
+        self,
+        payload: dict[str, Any] | None,
+        stream: bool,
+        deadline: float = 0.0,
+        path: str = "",
+        passed: Passed = NOTHING,
+        method: str = "POST",
+    ) -> MockReply | MockEmbeddingReply | MockAgentReply:
+        if payload is None or path.startswith(RESPONSES.path + "/"):
+            return self.responses.stored(method, path)
         if path == EMBEDDINGS.path:
             return MockEmbeddingReply(payload)
+        if path == RESPONSES.path:
+            return self.responses.create(payload, stream)
+        if path == MESSAGES.path:
+            return MockMessageReply(payload, stream)
+        if path == COUNT_TOKENS.path:
+            return MockTokenCount(payload)
         return MockReply(payload, stream)
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """The `openai` provider kind: any OpenAI-compatible API, over a pooled session.
 
-`{base_url}{path}` (`/chat/completions`, `/embeddings`) with `Authorization: Bearer <api_key>`.
-The request carries only the headers built here: nothing of the client's request is forwarded.
-The `azure` kind (`azure.py`) changes only the URL and the key's header.
+`{base_url}{path}` (`/chat/completions`, `/responses`, `/embeddings`) with `Authorization:
+Bearer <api_key>`. The request carries only the headers built here and what the API lets
+through (`transport.Passed`), and the client's query string. The `azure` kind (`azure.py`)
+changes the URL and the key's header, the `anthropic` kind (`anthropic.py`) the headers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from ...catalog import Provider
 from ..failures import UpstreamTimeout, UpstreamUnreachable
-from ..transport import HTTPReply, encode_json
+from ..transport import NOTHING, HTTPReply, Passed, encode_json
 
 
 class OpenAIClient:
@@ -38,22 +39,36 @@ class OpenAIClient:
         """The header that carries the provider's own key (never the client's)."""
         return {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
 
-    def url_for(self, upstream_model: str, path: str) -> str:
+    def url_for(self, upstream_model: str, path: str, query: str = "") -> str:
         """Where a call to the API at `path` for `upstream_model` goes."""
-        return self.provider.base_url + path
+        return self.provider.base_url + path + (f"?{query}" if query else "")
 
-    def send(self, payload: dict[str, Any], stream: bool, deadline: float, path: str) -> HTTPReply:
-        data = encode_json(payload)
+    def headers_for(self, stream: bool, passed: Passed) -> dict[str, str]:
+        """The request's headers: this provider's own, then what the client's call passes."""
+        own = self.stream_headers if stream else self.headers
+        return own | dict(passed.headers) if passed.headers else own
+
+    def send(
+        self,
+        payload: dict[str, Any] | None,
+        stream: bool,
+        deadline: float,
+        path: str,
+        passed: Passed = NOTHING,
+        method: str = "POST",
+    ) -> HTTPReply:
+        data = encode_json(payload) if payload is not None else None
         left = deadline - time.monotonic()
         if left <= 0:
             raise UpstreamTimeout("the call's deadline passed before the upstream was called")
         read_timeout = self.provider.read_timeout
         timeout = (min(self.provider.connect_timeout, left), min(read_timeout, left))
         try:
-            response = self.session.post(
-                self.url_for(str(payload.get("model", "")), path),
+            response = self.session.request(
+                method,
+                self.url_for(str((payload or {}).get("model", "")), path, passed.query),
                 data=data,
-                headers=self.stream_headers if stream else self.headers,
+                headers=self.headers_for(stream, passed),
                 timeout=timeout,
                 stream=True,
                 allow_redirects=False,
