@@ -440,7 +440,7 @@ MESSAGES_REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"messages": []}, "messages"),
     ({"messages": "Hi"}, "messages"),
     ({"messages": ["Hi"]}, "messages.[0]"),
-    ({"messages": [{"role": "system", "content": "Be brief."}]}, "messages.[0].role"),
+    ({"messages": [{"role": "developer", "content": "Be brief."}]}, "messages.[0].role"),
     ({"messages": [*HELLO, {"role": "tool", "content": "x"}]}, "messages.[1].role"),
     ({"messages": [{"content": "Hi"}]}, "messages.[0].role"),
     ({"messages": [{"role": "user"}]}, "messages.[0].content"),
@@ -516,7 +516,7 @@ COUNT_ACCEPTED: list[dict[str, Any]] = [
 COUNT_REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"model": DROP}, "model"),
     ({"messages": DROP}, "messages"),
-    ({"messages": [{"role": "system", "content": "x"}]}, "messages.[0].role"),
+    ({"messages": [{"role": "developer", "content": "x"}]}, "messages.[0].role"),
     ({"system": [{"type": "text", "text": None}]}, "system.[0].text"),
     ({"tools": [custom("a b")]}, "tools.[0].name"),
     ({"tool_choice": {"type": "tool"}}, "tool_choice.name"),

@@ -204,7 +204,7 @@ def test_an_unknown_route_under_anthropic_answers_in_its_envelope(server):
     ("body", "field"),
     [
         ({"max_tokens": 0}, "max_tokens"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages.[0].role"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages.[0].role"),
         ({"top_k": -1}, "top_k"),
         ({"tools": [{"name": "bad name!", "input_schema": {}}]}, "tools.[0].name"),
         ({"thinking": {"type": "enabled", "budget_tokens": 100}}, "thinking.budget_tokens"),

@@ -54,8 +54,13 @@ def _tool_name(name: str) -> None:
 BLOCK_PICK = by_type({"text": TextPartSchema()})
 
 
+# Anthropic documents user and assistant; Claude Code (2.1) also sends a `system` message
+# after them, which the API takes, so refusing it would break the agent.
+MESSAGE_ROLES = ["user", "assistant", "system"]
+
+
 class MessageSchema(OpenSchema):
-    role = StrictString(required=True, validate=validate.OneOf(["user", "assistant"]))
+    role = StrictString(required=True, validate=validate.OneOf(MESSAGE_ROLES))
     content = ObjectArrayField(BLOCK_PICK, "content blocks", allow_string=True, required=True)
 
 
