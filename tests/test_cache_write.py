@@ -65,9 +65,7 @@ def test_a_dated_change_keeps_the_cache_write_price_until_it_changes_it(tmp_path
     june = (500 * 4.0 + 200 * 0.3 + 300 * 3.75 + 100 * 15.0) / 1_000_000
     september = (500 * 4.0 + 200 * 0.3 + 300 * 5.0 + 100 * 15.0) / 1_000_000
     assert cost_of(usage(1000, 200, 300, 100), m, datetime(2026, 7, 1)) == pytest.approx(june)
-    assert cost_of(usage(1000, 200, 300, 100), m, datetime(2026, 10, 1)) == pytest.approx(
-        september
-    )
+    assert cost_of(usage(1000, 200, 300, 100), m, datetime(2026, 10, 1)) == pytest.approx(september)
 
 
 def test_without_a_cache_write_price_written_tokens_cost_the_input_price(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 
@@ -46,7 +47,9 @@ class ResponseAffinity:
         self.db = db
         self.settings = settings
         routes = RESPONSE_ROUTES.c
-        values = {c: bindparam(c) for c in ("response_id", "key_id", "model", "deployment")}
+        values: dict[str, Any] = {
+            c: bindparam(c) for c in ("response_id", "key_id", "model", "deployment")
+        }
         insert = db.upsert(RESPONSE_ROUTES).values(values | {"created_at": bindparam("at")})
         self._remember = db.compile(insert.on_conflict_do_nothing(index_elements=["response_id"]))
         self._forget = db.compile(

@@ -10,6 +10,7 @@ tokens, no cost).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ..access.keys import ClientKey
 from ..config import Settings
@@ -62,7 +63,7 @@ class StoredResponses:
         self.ledger.open(call)
         transport = self.transports[provider.name]
         try:
-            payload = {} if method == "POST" else None
+            payload: dict[str, Any] | None = {} if method == "POST" else None
             reply = transport.send(payload, False, deadline, path, Passed(query=query), method)
             try:
                 content = reply.read_body()

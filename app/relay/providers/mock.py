@@ -21,8 +21,8 @@ from typing import Any
 from ...ledger.usage import estimate_tokens, prompt_chars
 from ..apis import COUNT_TOKENS, EMBEDDINGS, MESSAGES, RESPONSES, embedding_input_chars
 from ..failures import UpstreamUnreachable
-from ..transport import NOTHING, Passed
-from .mock_agents import MockAgentReply, MockMessageReply, MockResponses, MockTokenCount
+from ..transport import NOTHING, Passed, Reply
+from .mock_agents import MockMessageReply, MockResponses, MockTokenCount
 
 
 def _last_user_text(messages: list[Any]) -> str:
@@ -194,11 +194,11 @@ class MockTransport:
         self,
         payload: dict[str, Any] | None,
         stream: bool,
-        deadline: float = 0.0,
-        path: str = "",
+        deadline: float,
+        path: str,
         passed: Passed = NOTHING,
         method: str = "POST",
-    ) -> MockReply | MockEmbeddingReply | MockAgentReply:
+    ) -> Reply:
         if payload is None or path.startswith(RESPONSES.path + "/"):
             return self.responses.stored(method, path)
         if path == EMBEDDINGS.path:

@@ -45,11 +45,16 @@ def _words(text: str) -> list[str]:
 class MockAgentReply:
     """What every mock reply shares: a 200 with nothing to drain or close."""
 
-    status = 200
-
     def __init__(self, stream: bool) -> None:
+        self.status = 200
         self.content_type = "text/event-stream" if stream else "application/json"
         self.headers = {"Content-Type": self.content_type}
+
+    def read_body(self) -> bytes:
+        raise NotImplementedError
+
+    def events(self) -> Iterator[tuple[bytes, bytes]]:
+        raise NotImplementedError
 
     def drain(self) -> None:
         return None
@@ -139,9 +144,9 @@ class MockResponseReply(MockAgentReply):
     def _bodies(self) -> Iterator[tuple[str, dict[str, Any]]]:
         yield "response.created", {"response": self._response(False)}
         yield "response.in_progress", {"response": self._response(False)}
-        item = {"output_index": 0, "item": self._item(False)}
-        yield "response.output_item.added", item
-        where = {"item_id": item["item"]["id"], "output_index": 0}
+        added = self._item(False)
+        yield "response.output_item.added", {"output_index": 0, "item": added}
+        where = {"item_id": added["id"], "output_index": 0}
         if self.tool:
             yield "response.function_call_arguments.delta", where | {"delta": "{}"}
             yield "response.function_call_arguments.done", where | {"arguments": "{}"}
