@@ -30,7 +30,11 @@ _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 # The model names the provider documents use in their examples, served by the mock provider
 # when there is no configuration file so that those examples work at once.
-DEFAULT_MOCK_MODELS = ("mock", "gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4", "gpt-5.4")
+# The names docs/clients.md configures Codex CLI and Claude Code with are among them, so
+# `serve --demo` answers both as documented.
+DEFAULT_MOCK_MODELS = (
+    "mock", "gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4", "gpt-5.4", "claude-sonnet",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

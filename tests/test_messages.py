@@ -275,3 +275,13 @@ def test_an_upstream_4xx_comes_back_in_its_own_envelope(client, auth, upstream, 
     assert resp.get_json() == {"type": "error", "error": error}
     assert len(upstream.requests_for(mark)) == 1
     assert only_row(database_url)["outcome"] == "invalid_request"
+
+
+def test_tpm_counts_the_tokens_of_messages(client, make_key):
+    # The first call's 148 tokens (prompt with cache reads and writes, plus output) use up a
+    # 100 tpm window: the next call is refused.
+    headers = {"x-api-key": make_key(tpm=100)}
+    assert post(client, headers).status_code == 200
+    resp = post(client, headers)
+    assert resp.status_code == 429
+    assert resp.get_json()["error"]["type"] == "rate_limit_error"
