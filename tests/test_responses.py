@@ -265,3 +265,10 @@ def test_azure_responses_are_not_per_deployment():
     assert client.url_for("dep", "/chat/completions", "a=1").endswith(
         "/openai/deployments/dep/chat/completions?api-version=2024-10-21&a=1"
     )
+
+
+def test_a_response_not_stored_is_not_remembered(client, auth, database_url):
+    made = post(client, auth, model="mock", store=False).get_json()
+    resp = post(client, auth, model="mock", previous_response_id=made["id"])
+    assert resp.status_code == 404
+    assert resp.get_json()["error"]["code"] == "response_not_found"

@@ -256,7 +256,7 @@ class Relay:
         self.board.succeeded(deployment)
         call.ttft_ms = call.elapsed_ms()
         on_end = None
-        if api.remembers:
+        if remembered(api, body):
             key_id = call.key_id
 
             def on_end(fmt: StreamFormat, outcome: Outcome) -> None:
@@ -312,7 +312,7 @@ class Relay:
         self.ledger.finish(call, end)
         if run.captured:
             self.capture.store(call, body, parsed)
-        if api.remembers and isinstance(parsed, dict) and isinstance(parsed.get("id"), str):
+        if remembered(api, body) and isinstance(parsed, dict) and isinstance(parsed.get("id"), str):
             self.affinity.remember(parsed["id"], call.key_id, model.name, deployment.id)
         headers = passed_headers(reply) | {"Content-Type": "application/json"}
         return JSONAnswer(200, content, provider, headers)
@@ -365,6 +365,12 @@ class _Run:
     api: Api
     passed: Passed
     captured: bool
+
+
+def remembered(api: Api, body: dict[str, Any]) -> bool:
+    """Whether the answer's id is kept for its follow-ups: not with `store: false` (Codex
+    CLI's default), since the upstream keeps nothing to follow up on then."""
+    return api.remembers and body.get("store") is not False
 
 
 def retryable(status: int) -> bool:
