@@ -3,7 +3,9 @@
 Each of `concurrency` connections sends one request, reads the whole answer, and sends the next,
 until the time is up or its count is reached. Per request it records the start, the time the
 first body bytes arrived (for a stream: the first event) and the end, and checks the answer: a
-200 with a JSON completion, or a stream that ends with `data: [DONE]`.
+200 with a JSON answer, or a stream that ends with its format's last event (`API` below: chat
+completions `data: [DONE]`, Responses `event: response.completed`, Messages
+`event: message_stop`) and has no error event.
 """
 
 from __future__ import annotations
@@ -15,6 +17,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 HEAD_END = b"\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class Api:
+    """What a good answer of one API looks like to `check`."""
+
+    name: str
+    json_mark: bytes  # in a JSON answer
+    stream_end: bytes  # what a complete stream's last event starts with
+    stream_error: bytes  # in a stream with an error event
+
+
+CHAT = Api("chat", b'"choices"', b"data: [DONE]", b'"error"')
+# The typed formats carry `"error": null` in their objects: their error is an `error` event.
+RESPONSES = Api("responses", b'"output"', b"event: response.completed", b"event: error")
+MESSAGES = Api("messages", b'"content"', b"event: message_stop", b"event: error")
+APIS = {api.name: api for api in (CHAT, RESPONSES, MESSAGES)}
 
 
 @dataclass
@@ -36,10 +55,19 @@ class Run:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-def build_request(host: str, path: str, body: dict[str, object], key: str) -> bytes:
+def build_request(
+    host: str, path: str, body: dict[str, object], key: str, anthropic: bool = False
+) -> bytes:
+    """The request's bytes; with `anthropic`, the key as `x-api-key` and an
+    `anthropic-version`, as Anthropic's clients send them (else `Authorization: Bearer`)."""
     data = json.dumps(body).encode()
+    auth = (
+        f"x-api-key: {key}\r\nanthropic-version: 2023-06-01"
+        if anthropic
+        else f"Authorization: Bearer {key}"
+    )
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n"
         f"Content-Type: application/json\r\nAccept: */*\r\n"
         f"Content-Length: {len(data)}\r\n\r\n"
     )
@@ -143,18 +171,18 @@ class Client(asyncio.Protocol):
                 del self.body[-2:]
 
 
-def check(status: int, body: bytes, stream: bool) -> str:
-    """'' when the answer is a good one, else what is wrong with it."""
+def check(status: int, body: bytes, stream: bool, api: Api = CHAT) -> str:
+    """'' when the answer is a good one of `api`, else what is wrong with it."""
     if status != 200:
         return f"status {status}"
     if stream:
-        if not body.rstrip().endswith(b"data: [DONE]"):
-            return "stream did not end with [DONE]"
-        if b'"error"' in body:
+        if not body.rstrip().rsplit(b"\n\n", 1)[-1].startswith(api.stream_end):
+            return f"stream did not end with {api.stream_end.decode()}"
+        if api.stream_error in body:
             return "error event in stream"
         return ""
-    if not body.startswith(b"{") or b'"choices"' not in body:
-        return "not a completion"
+    if not body.startswith(b"{") or api.json_mark not in body:
+        return f"not a {api.name} answer"
     return ""
 
 
@@ -174,6 +202,7 @@ async def _worker(
     count: int,
     timeout: float,
     on_sample: Callable[[Sample], None] | None,
+    api: Api,
 ) -> None:
     loop = asyncio.get_running_loop()
     client: Client | None = None
@@ -194,7 +223,7 @@ async def _worker(
         timer = loop.call_later(timeout, fut.cancel)
         try:
             status, body, first = await fut
-            problem = check(status, body, stream)
+            problem = check(status, body, stream, api)
         except asyncio.CancelledError:
             if not fut.cancelled():
                 raise
@@ -230,8 +259,10 @@ async def load(
     timeout: float = 30.0,
     ramp: float = 0.0,
     on_sample: Callable[[Sample], None] | None = None,
+    api: Api = CHAT,
 ) -> Run:
-    """Run `concurrency` closed-loop connections for `duration` s (or `count` requests each)."""
+    """Run `concurrency` closed-loop connections for `duration` s (or `count` requests each),
+    checking each answer as one of `api`'s."""
     run = Run()
     stop_at = time.perf_counter() + duration
     tasks = []
@@ -240,7 +271,7 @@ async def load(
             await asyncio.sleep(ramp / concurrency)
         tasks.append(
             asyncio.create_task(
-                _worker(run, host, port, data, stream, stop_at, count, timeout, on_sample)
+                _worker(run, host, port, data, stream, stop_at, count, timeout, on_sample, api)
             )
         )
     await asyncio.gather(*tasks)

@@ -1,7 +1,10 @@
 """A bare Flask + requests pass-through: the ceiling of Switchboard's stack (benchmark only).
 
 No keys, no validation, no ledger: parse the body, POST it to the upstream over one pooled
-`requests.Session`, relay the answer (streams with `read1`, as they arrive). Run by
+`requests.Session`, relay the answer (streams with `read1`, as they arrive). Any POST under
+/v1 goes to the same path under BENCH_UPSTREAM (chat completions, Responses, Messages; a
+Messages call also gets `x-api-key` and `anthropic-version`, as Switchboard's `anthropic`
+providers send them). Run by
 bench/run.py under gunicorn gthread with Switchboard's own gunicorn settings (workers, threads,
 worker connections, keep-alive, timeout: read from `switchboard.gunicorn_conf` by
 bench/servers.py), e.g. with the defaults:
@@ -22,6 +25,11 @@ from requests.adapters import HTTPAdapter
 
 UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9100/v1").rstrip("/")
 HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-upstream"}
+ANTHROPIC_HEADERS = {
+    "Content-Type": "application/json",
+    "x-api-key": "sk-upstream",
+    "anthropic-version": "2023-06-01",
+}
 
 app = Flask(__name__)
 session = requests.Session()
@@ -34,12 +42,13 @@ def healthz() -> Response:
     return Response(b'{"status":"ok"}', content_type="application/json")
 
 
-@app.post("/v1/chat/completions")
-def chat() -> Response:
+@app.post("/v1/<path:path>")
+def relay_post(path: str) -> Response:
     body = request.get_data()
     stream = json.loads(body).get("stream") is True
+    headers = ANTHROPIC_HEADERS if path.startswith("messages") else HEADERS
     upstream = session.post(
-        UPSTREAM + "/chat/completions", data=body, headers=HEADERS, stream=True, timeout=(5, 600)
+        f"{UPSTREAM}/{path}", data=body, headers=headers, stream=True, timeout=(5, 600)
     )
     ctype = upstream.headers.get("Content-Type", "application/json")
     if not stream or upstream.status_code != 200:

@@ -90,15 +90,31 @@ def run_cell(
     measure: float,
     fake_port: int = 0,
 ) -> dict[str, Any]:
+    """One chat completions cell: `workload` "json" or "stream"."""
     stream = workload == "stream"
     data = loadgen.build_request(
         f"127.0.0.1:{server.port}", PATH, request_body(model_name(latency, chunks), stream), key
     )
+    return measure_cell(server, data, stream, concurrency, warmup, measure, fake_port)
+
+
+def measure_cell(
+    server: servers.Server,
+    data: bytes,
+    stream: bool,
+    concurrency: int,
+    warmup: float,
+    measure: float,
+    fake_port: int = 0,
+    api: loadgen.Api = loadgen.CHAT,
+) -> dict[str, Any]:
+    """`data` (a request's bytes) in a closed loop at `concurrency`: warm-up, then measured."""
 
     async def go() -> tuple[loadgen.Run, float, float, float, float]:
-        await loadgen.load("127.0.0.1", server.port, data, stream, concurrency, warmup)
+        port = server.port
+        await loadgen.load("127.0.0.1", port, data, stream, concurrency, warmup, api=api)
         cpu0, gen0, t0 = servers.cpu_seconds(server.pid), time.process_time(), time.perf_counter()
-        run = await loadgen.load("127.0.0.1", server.port, data, stream, concurrency, measure)
+        run = await loadgen.load("127.0.0.1", port, data, stream, concurrency, measure, api=api)
         elapsed = time.perf_counter() - t0
         return (
             run,
@@ -434,6 +450,23 @@ def log_warnings(server: servers.Server) -> int:
     return sum(1 for line in server.log().splitlines() if any(m in line for m in marks))
 
 
+def stop_all(
+    started: dict[str, servers.Server], out: Path, workdir: Path, keep: bool, prefix: str = ""
+) -> Path:
+    """Stop the servers (last started first), copy their logs to `out` (named `prefix` and the
+    server's log name), and remove `workdir` unless `keep`. Answers `out`, created."""
+    for server in reversed(list(started.values())):
+        servers.stop(server)
+    out.mkdir(parents=True, exist_ok=True)
+    for server in started.values():
+        shutil.copy(server.log_path, out / (prefix + server.log_path.name))
+    if keep:
+        print(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short cells (about 2 minutes in all)")
@@ -562,16 +595,7 @@ def main() -> int:
         print("interrupted: stopping the servers", file=sys.stderr, flush=True)
         return 130
     finally:
-        for server in reversed(list(started.values())):
-            servers.stop(server)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for server in started.values():
-            shutil.copy(server.log_path, out / server.log_path.name)
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        out = stop_all(started, Path(args.out), workdir, args.keep)
 
     results["wall_s"] = round(time.monotonic() - t_begin, 1)
     report = render(results)

@@ -184,12 +184,15 @@ def start_switchboard(
     workers: int = 0,
     variant: str | None = None,
     gunicorn_args: str = "",
+    anthropic: bool = False,
 ) -> Server:
     """Fresh SQLite database, migrated; a key; `python -m switchboard serve` with the defaults.
 
     `workers` overrides gunicorn.conf.py's, `gunicorn_args` are added to GUNICORN_CMD_ARGS; a
     `variant` (bench/variant_app.py) runs the same gunicorn command `serve` runs, with
-    `variant_app:create_app()` as the application.
+    `variant_app:create_app()` as the application. With `anthropic`, each model is also served
+    on a provider of kind `anthropic` at the same fake (its base URL without `/v1`), which
+    /v1/messages uses; chat completions and responses keep to the `openai` one.
     """
     db_path = workdir / "switchboard.db"
     config = workdir / "switchboard.toml"
@@ -205,16 +208,28 @@ def start_switchboard(
         "read_timeout = 60",
         "",
     ]
-    for model in models:
+    providers = ["fake"]
+    if anthropic:
+        providers.append("fake-anthropic")
         lines += [
-            "[[models]]",
-            f'name = "{model}"',
-            'provider = "fake"',
-            f'upstream_model = "{model}"',
-            "input_price = 0.15",
-            "output_price = 0.6",
+            "[[providers]]",
+            'name = "fake-anthropic"',
+            'kind = "anthropic"',
+            f'base_url = "{upstream.removesuffix("/v1")}"',
+            'api_key = "sk-upstream-bench"',
+            "read_timeout = 60",
             "",
         ]
+    for model in models:
+        lines += ["[[models]]", f'name = "{model}"', "input_price = 0.15", "output_price = 0.6"]
+        for provider in providers:
+            lines += [
+                "",
+                "[[models.deployments]]",
+                f'provider = "{provider}"',
+                f'upstream_model = "{model}"',
+            ]
+        lines.append("")
     config.write_text("\n".join(lines))
     env = _clean_env() | {
         "SWITCHBOARD_CONFIG": str(config),
