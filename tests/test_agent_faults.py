@@ -242,18 +242,7 @@ def test_a_drop_mid_stream_ends_with_the_formats_error_event(
     assert end is not None and (end.chunks_sent, end.client_gone) == (sent, False)
 
 
-CUT_MESSAGES = pytest.param(
-    MESSAGES,
-    id="messages",
-    marks=pytest.mark.xfail(
-        strict=True,
-        reason="product bug: a cut Messages stream records message_start's placeholder "
-        "output_tokens (1) as upstream usage instead of estimating the text relayed",
-    ),
-)
-
-
-@pytest.mark.parametrize("api", [APIS[0], CUT_MESSAGES])
+@pytest.mark.parametrize("api", APIS)
 def test_a_cut_streams_output_tokens_are_estimated_from_the_text_relayed(
     client, make_key, upstream, database_url, api
 ):

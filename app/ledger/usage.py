@@ -6,7 +6,7 @@ never silently recorded as 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +93,15 @@ def estimate_usage(prompt_chars: int, completion_chars: int) -> Usage:
     prompt = estimate_tokens(prompt_chars)
     completion = estimate_tokens(completion_chars)
     return Usage(prompt, completion, prompt + completion, None, None, "estimated")
+
+
+def with_estimated_output(usage: Usage, completion_chars: int) -> Usage:
+    """`usage`'s prompt side as the upstream reported it, and its output estimated from the
+    text relayed (a stream cut before the upstream counted its output); marked `estimated`."""
+    completion = estimate_tokens(completion_chars)
+    prompt = usage.prompt_tokens
+    total = prompt + completion if prompt is not None else None
+    return replace(usage, completion_tokens=completion, total_tokens=total, source="estimated")
 
 
 def prompt_chars(body: dict[str, Any]) -> int:

@@ -62,6 +62,9 @@ class StreamFormat:
         self.failure: str | None = None
         # The id the upstream gave the answer (Responses: for response affinity).
         self.response_id: str | None = None
+        # False while `usage` holds the input side only (a Messages stream before its
+        # `message_delta`): the output is then estimated from the text relayed.
+        self.output_counted = True
 
     def failed_at_start(self, data: bytes) -> bool:
         """The first event is an error: nothing has been sent yet, so the call is retried."""
@@ -203,6 +206,7 @@ class MessagesStream(StreamFormat):
     def __init__(self) -> None:
         super().__init__()
         self.counts: dict[str, Any] = {}
+        self.output_counted = False
 
     def see(self, data: bytes) -> Verdict:
         event = parse_event(data)
@@ -225,6 +229,8 @@ class MessagesStream(StreamFormat):
                 self._count(message.get("usage"))
         elif kind == "message_delta":
             self._count(event.get("usage"))
+            usage = event.get("usage")
+            self.output_counted |= isinstance(usage, dict) and "output_tokens" in usage
         elif kind == "message_stop":
             self.complete = True
             return Verdict.END

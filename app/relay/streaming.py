@@ -17,7 +17,7 @@ from ..catalog import Model
 from ..ledger.call import Call, CallEnd
 from ..ledger.ledger import Ledger
 from ..ledger.outcomes import Outcome
-from ..ledger.usage import cost_of, estimate_usage
+from ..ledger.usage import cost_of, estimate_usage, with_estimated_output
 from .failures import UpstreamTimeout, UpstreamUnreachable
 from .stream_formats import ChatStream, StreamFormat, Verdict
 from .transport import Reply
@@ -125,6 +125,8 @@ class StreamRelay:
             self.reply.close()
         finally:
             usage = fmt.usage or estimate_usage(self.prompt_chars(self.body), fmt.content_chars)
+            if fmt.usage is not None and not fmt.output_counted:
+                usage = with_estimated_output(fmt.usage, fmt.content_chars)
             result = CallEnd(
                 self.outcome,
                 200,
