@@ -287,7 +287,7 @@ def test_database_outage_mid_load_loses_no_row(upstream, databases, tmp_path):
         outage.close()
 
 
-def test_cooldown_is_shared_by_all_workers(upstream, databases, tmp_path):
+def test_cooldown_and_its_end_are_shared_by_all_workers(upstream, databases, tmp_path):
     srv = start_server(
         tmp_path,
         upstream.base_url,
@@ -296,23 +296,29 @@ def test_cooldown_is_shared_by_all_workers(upstream, databases, tmp_path):
     )
     try:
         srv.key = srv.create_key("--name", "cool")
+        mark = f"cool-{uuid.uuid4().hex[:8]}"
+        upstream.plan(mark, {"status": 500})
         client = sdk(srv)
+        ask = {"model": "gpt-4o", "messages": [{"role": "user", "content": mark}]}
         with pytest.raises(openai.APIStatusError) as first:
-            client.chat.completions.create(model="unreachable", messages=[{"role": "user",
-                                           "content": "x"}])  # fmt: skip
+            client.chat.completions.create(**ask)
         assert first.value.status_code == 502
-        for _ in range(12):  # new connections each time: both workers answer some
-            with pytest.raises(openai.APIStatusError) as later:
-                client.chat.completions.create(model="unreachable", messages=[{"role": "user",
-                                               "content": "x"}])  # fmt: skip
-            assert later.value.status_code == 503
-            assert later.value.response.headers["Retry-After"]
-        listed = {m.id: m.model_extra.get("available") for m in client.models.list()}
-        assert listed["unreachable"] is False and listed["gpt-4o-mini"] is True
+        for _ in range(6):  # a new connection each time: both workers answer some
+            with openai.OpenAI(api_key=srv.key, base_url=srv.base_url + "/v1") as fresh:
+                listed = {m.id: m.model_extra.get("available") for m in fresh.models.list()}
+            assert listed["gpt-4o"] is False and listed["gpt-4o-mini"] is True
+        # The upstream is fine again: one half-open probe brings it back, for every worker.
+        assert client.chat.completions.create(**ask).choices[0].message.content
+        for _ in range(6):
+            with openai.OpenAI(api_key=srv.key, base_url=srv.base_url + "/v1") as fresh:
+                assert fresh.chat.completions.create(**ask).choices
+                listed = {m.id: m.model_extra.get("available") for m in fresh.models.list()}
+            assert listed["gpt-4o"] is True
         client.close()
-        rows = read_calls(srv.database_url, model="unreachable")
-        assert [r["status_code"] for r in rows] == [502] + [503] * 12
-        assert [r["attempts"] for r in rows] == [1] + [0] * 12
+        rows = read_calls(srv.database_url, model="gpt-4o")
+        assert [r["status_code"] for r in rows] == [502] + [200] * 7
+        assert [r["attempts"] for r in rows] == [1] * 8
+        assert len(upstream.requests_for(mark)) == 8
     finally:
         stop_server(srv)
 

@@ -422,19 +422,54 @@ def test_a_failing_deployment_is_retried_on_another(build, key_for, upstream, da
     assert (row["provider"], row["upstream_model"], row["attempts"]) == ("fake", "echo", 1)
 
 
-def test_all_deployments_cooling_down_answers_503(build, key_for, database_url):
+def test_a_cooled_model_gets_a_half_open_probe_which_cools_it_again(build, key_for, database_url):
     app = build(routing={"cooldown_failures": 2, "max_attempts": 2, "cooldown_seconds": 30})
     auth = key_for(app)
+    assert ask(app, auth, "unreachable", marker()).status_code == 502  # now cooling down
+    listed = app.test_client().get("/v1/models", headers=auth).get_json()["data"]
+    available = {m["id"]: m["available"] for m in listed}
+    assert available["unreachable"] is False and available["gpt-4o-mini"] is True
+    probe = ask(app, auth, "unreachable", marker())
+    assert probe.status_code == 502  # tried once, not refused
+    row = row_of(database_url, probe)
+    assert (row["attempts"], row["outcome"]) == (1, "upstream_error")
+    assert "half-open probe" in row["error"]
+    board = app.extensions["switchboard"].board
+    [deployment] = app.extensions["switchboard"].settings.models["unreachable"].deployments
+    assert board.cooling_until(deployment) > 0  # the failed probe started a new cooldown
+
+
+def test_while_a_probe_is_in_flight_calls_are_503(build, key_for, database_url):
+    app = build(routing={"cooldown_failures": 1, "max_attempts": 1, "cooldown_seconds": 30})
+    auth = key_for(app)
     assert ask(app, auth, "unreachable", marker()).status_code == 502
+    board = app.extensions["switchboard"].board
+    [deployment] = app.extensions["switchboard"].settings.models["unreachable"].deployments
+    assert board.probe([deployment], hold=30) == deployment  # another call's probe
     resp = ask(app, auth, "unreachable", marker())
     assert resp.status_code == 503
     assert 25 <= int(resp.headers["Retry-After"]) <= 30
     assert resp.get_json()["error"]["code"] == "model_unavailable"
     row = row_of(database_url, resp)
     assert (row["outcome"], row["status_code"], row["attempts"]) == ("upstream_error", 503, 0)
-    listed = app.test_client().get("/v1/models", headers=auth).get_json()["data"]
-    available = {m["id"]: m["available"] for m in listed}
-    assert available["unreachable"] is False and available["gpt-4o-mini"] is True
+    assert board.probe([deployment], hold=30) is None  # one probe at a time
+
+
+def test_a_single_deployment_model_that_recovers_is_served_on_the_next_call(
+    build, key_for, upstream, database_url
+):
+    app = build(routing={"cooldown_failures": 3, "max_attempts": 3, "cooldown_seconds": 30})
+    auth = key_for(app)
+    mark = marker()
+    upstream.plan(mark, {"status": 500}, {"status": 500}, {"status": 500})
+    assert ask(app, auth, "gpt-4o", mark).status_code == 502  # 3 failures: cooling down
+    recovered = ask(app, auth, "gpt-4o", mark)  # the upstream is fine again
+    assert recovered.status_code == 200
+    assert row_of(database_url, recovered)["attempts"] == 1
+    board = app.extensions["switchboard"].board
+    [deployment] = app.extensions["switchboard"].settings.models["gpt-4o"].deployments
+    assert board.cooling_until(deployment) == 0  # back in rotation for every worker
+    assert len(upstream.requests_for(mark)) == 4
 
 
 def test_model_without_deployments_is_unavailable(build, key_for, database_url):

@@ -3,7 +3,12 @@
 A deployment that fails `cooldown_failures` times in a row (connect error, timeout, 429, 5xx)
 is out of rotation for `cooldown_seconds`. The counters live in a small memory-mapped file in
 the instance's state directory, so every gunicorn worker of the instance sees the same
-cooldowns at the cost of reading two floats from shared memory per candidate deployment.
+cooldowns at the cost of reading a few floats from shared memory per candidate deployment.
+
+Cooling down shifts traffic; it never makes an outage by itself. When nothing a call may use is
+in rotation, the deployment whose cooldown ends first gets one half-open probe (`probe()`): one
+call at a time per deployment and instance, taken under the file lock. Its success ends the
+cooldown for every worker; its failure starts a new one.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from ..config import Routing
 
 log = logging.getLogger("switchboard.routing")
 
-_SLOT = struct.Struct("<dd")  # consecutive failures, cooled down until (epoch seconds)
+# consecutive failures, cooled down until, a half-open probe holds it until (epoch seconds)
+_SLOT = struct.Struct("<ddd")
+_LAYOUT = "v2"  # of the board's file: part of its name, so an older layout is never misread
 
 
 class CooldownBoard:
@@ -40,7 +47,7 @@ class CooldownBoard:
         self._lock = threading.Lock()
         self._fd: int | None = None
         # One file per set of deployments: a changed configuration starts from a clean board.
-        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+        digest = hashlib.sha256("\n".join([_LAYOUT, *ids]).encode()).hexdigest()[:16]
         path = Path(state_dir) / f"cooldown-{digest}.bin"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +67,34 @@ class CooldownBoard:
             return 0.0
         until = _SLOT.unpack_from(self.map, offset)[1]
         return until if until > (now or time.time()) else 0.0
+
+    def probe(self, deployments: Iterable[Deployment], hold: float) -> Deployment | None:
+        """The deployment whose cooldown ends first, if this call may probe it: None while
+        another call's probe of it is in flight (held at most `hold` seconds, so a probe that
+        died with its worker frees the deployment)."""
+        cooling = [(self.cooling_until(d), d) for d in deployments if d.id in self.slots]
+        cooling = [(until, d) for until, d in cooling if until]
+        if not cooling:
+            return None
+        deployment = min(cooling, key=lambda pair: pair[0])[1]
+        offset = self.slots[deployment.id]
+        now = time.time()
+        with self._locked():
+            failures, until, held = _SLOT.unpack_from(self.map, offset)
+            if held > now:
+                return None
+            _SLOT.pack_into(self.map, offset, failures, until, now + hold)
+        log.info("deployment %s: half-open probe", deployment.id)
+        return deployment
+
+    def probed(self, deployment: Deployment, ok: bool) -> None:
+        """The probe's verdict: back in rotation for every worker, or a new cooldown."""
+        offset = self.slots[deployment.id]
+        until = 0.0 if ok else time.time() + self.routing.cooldown_seconds
+        with self._locked():
+            _SLOT.pack_into(self.map, offset, 0.0, until, 0.0)
+        if ok:
+            log.warning("deployment %s back in rotation after a half-open probe", deployment.id)
 
     def available(self, deployments: Iterable[Deployment]) -> list[Deployment]:
         now = time.time()
@@ -89,12 +124,12 @@ class CooldownBoard:
         if offset is None:
             return False
         with self._locked():
-            failures, until = _SLOT.unpack_from(self.map, offset)
+            failures, until, held = _SLOT.unpack_from(self.map, offset)
             failures += 1
             cooled = failures >= self.routing.cooldown_failures
             if cooled:
                 failures, until = 0.0, time.time() + self.routing.cooldown_seconds
-            _SLOT.pack_into(self.map, offset, failures, until)
+            _SLOT.pack_into(self.map, offset, failures, until, held)
         if cooled:
             log.warning(
                 "deployment %s out of rotation for %.0f s after %d failures in a row",
@@ -110,8 +145,8 @@ class CooldownBoard:
         if offset is None or _SLOT.unpack_from(self.map, offset)[0] == 0:
             return
         with self._locked():
-            until = _SLOT.unpack_from(self.map, offset)[1]
-            _SLOT.pack_into(self.map, offset, 0.0, until)
+            _, until, held = _SLOT.unpack_from(self.map, offset)
+            _SLOT.pack_into(self.map, offset, 0.0, until, held)
 
     def _locked(self) -> _FileLock:
         return _FileLock(self._lock, self._fd)

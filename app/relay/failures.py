@@ -25,3 +25,8 @@ class Failure:
     content: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     wait: float | None = None  # what the upstream's Retry-After asked for
+
+
+def retryable(status: int) -> bool:
+    """429 and anything that is neither a 2xx answer nor the client's fault (4xx)."""
+    return status == 429 or not (200 <= status < 300 or 400 <= status < 500)

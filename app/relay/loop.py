@@ -48,18 +48,13 @@ from .affinity import Pin, ResponseAffinity
 from .answers import JSONAnswer, StreamAnswer
 from .apis import CHAT, Api
 from .cooldown import CooldownBoard, backoff, retry_after
-from .failures import Failure, UpstreamTimeout, UpstreamUnreachable
+from .failures import Failure, UpstreamTimeout, UpstreamUnreachable, retryable
 from .routes import Routes, upstream_payload
 from .stream_formats import StreamFormat, snippet
 from .streaming import StreamRelay
-from .transport import NOTHING, PASSED_HEADERS, Passed, Reply, Transport
+from .transport import NOTHING, Passed, Reply, Transport, passed_headers
 
 log = logging.getLogger("switchboard.relay")
-
-
-def passed_headers(reply: Reply) -> dict[str, str]:
-    """The upstream headers a client may see (PASSED_HEADERS); nothing else is passed on."""
-    return {name: reply.headers[name] for name in PASSED_HEADERS if name in reply.headers}
 
 
 class Relay:
@@ -147,7 +142,38 @@ class Relay:
             if time.monotonic() >= deadline:
                 failures.append("the call's deadline passed")
                 break
+        if last is None and time.monotonic() < deadline:
+            # Nothing was in rotation: probe the deployment back soonest (cooldown.py).
+            probed = self._probe(call, body, candidates, deadline, run)
+            if not isinstance(probed, Failure | None):
+                return probed
+            if probed is not None:
+                last = probed
+                failures.append(f"half-open probe, attempt {call.attempts}: {probed.message}")
         return self._exhausted(call, model, last, failures)
+
+    def _probe(
+        self,
+        call: Call,
+        body: dict[str, Any],
+        candidates: list[Model],
+        deadline: float,
+        run: _Run,
+    ) -> JSONAnswer | StreamAnswer | Failure | None:
+        """One attempt at the deployment whose cooldown ends first; None while another call
+        probes it (or nothing could be probed)."""
+        owners = {d.id: m for m in candidates for d in self.routes.serving(m, run.api)}
+        deployments = [d for m in candidates for d in self.routes.serving(m, run.api)]
+        deployment = self.board.probe(deployments, hold=deadline - time.monotonic())
+        if deployment is None:
+            return None
+        ok = False
+        try:
+            result = self._attempt(call, body, owners[deployment.id], deployment, deadline, run)
+            ok = not isinstance(result, Failure)
+        finally:
+            self.board.probed(deployment, ok)
+        return result
 
     def _attempt(
         self,
@@ -371,8 +397,3 @@ def remembered(api: Api, body: dict[str, Any]) -> bool:
     """Whether the answer's id is kept for its follow-ups: not with `store: false` (Codex
     CLI's default), since the upstream keeps nothing to follow up on then."""
     return api.remembers and body.get("store") is not False
-
-
-def retryable(status: int) -> bool:
-    """429 and anything that is neither a 2xx answer nor the client's fault (4xx)."""
-    return status == 429 or not (200 <= status < 300 or 400 <= status < 500)

@@ -22,7 +22,7 @@ from .affinity import ResponseAffinity
 from .answers import JSONAnswer
 from .apis import RESPONSES
 from .failures import UpstreamTimeout, UpstreamUnreachable
-from .transport import PASSED_HEADERS, Passed, Transport
+from .transport import Passed, Transport, passed_headers
 
 
 class StoredResponses:
@@ -81,5 +81,4 @@ class StoredResponses:
         self.ledger.finish(call, CallEnd(outcome_for_status(status), status, error=error))
         if method == "DELETE" and status == 200:
             self.affinity.forget(response_id)
-        headers = {name: reply.headers[name] for name in PASSED_HEADERS if name in reply.headers}
-        return JSONAnswer(status, content, provider.name, headers)
+        return JSONAnswer(status, content, provider.name, passed_headers(reply))

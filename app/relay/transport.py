@@ -61,6 +61,11 @@ class Reply(Protocol):
     def close(self) -> None: ...
 
 
+def passed_headers(reply: Reply) -> dict[str, str]:
+    """The upstream headers a client may see (PASSED_HEADERS); nothing else is passed on."""
+    return {name: reply.headers[name] for name in PASSED_HEADERS if name in reply.headers}
+
+
 class Transport(Protocol):
     def send(
         self,
