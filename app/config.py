@@ -22,6 +22,7 @@ from .catalog import (
     _provider,
     number,
 )
+from .config_schema import check_document
 
 DEFAULT_DATABASE_URL = "sqlite:///switchboard.db"
 DEFAULT_STATE_DIR = ".switchboard"
@@ -69,7 +70,6 @@ DEFAULT_REDACT_PATTERNS = (
     r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+",
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
 )
-CAPTURE_FIELDS = ("all", "keys", "models", "redact", "redact_defaults", "retention_days")
 
 
 @dataclass(frozen=True)
@@ -162,9 +162,6 @@ def _capture(raw: Any) -> Capture:
     where = "[capture]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table")
-    unknown = sorted(set(raw) - set(CAPTURE_FIELDS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
     for name in ("all", "redact_defaults"):
         if not isinstance(raw.get(name, False), bool):
             raise ConfigError(f"{where}: {name} must be true or false")
@@ -208,8 +205,10 @@ def default_mock_setup() -> tuple[dict[str, Provider], dict[str, Model]]:
 
 
 def parse_settings(data: dict[str, Any], source: str) -> Settings:
-    """Build `Settings` from the parsed TOML document; raises `ConfigError`."""
+    """Build `Settings` from the parsed TOML document; raises `ConfigError`, first for
+    anything the schema (`config_schema.py`) refuses."""
     data = _expand(data)
+    check_document(data, source)
     database = data.get("database", {})
     server = data.get("server", {})
     ledger = data.get("ledger", {})

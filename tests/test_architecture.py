@@ -14,7 +14,7 @@ SOURCE = ROOT / "app"
 PACKAGE = "switchboard"
 # Each part of the package and the parts it may import, besides itself. The core modules at
 # the top of the package import only each other; faces import what lies below them.
-CORE = {"config", "catalog", "database", "tables", "errors", "times"}
+CORE = {"config", "config_schema", "catalog", "database", "tables", "errors", "times"}
 ALLOWED: dict[str, set[str]] = {
     "ledger": CORE,
     "access": CORE | {"ledger"},

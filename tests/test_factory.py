@@ -110,7 +110,7 @@ def test_switchboard_config_variable_names_the_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ({"providers": [{"name": "p", "kind": "carrier-pigeon"}]}, "kind must be one of"),
+        ({"providers": [{"name": "p", "kind": "carrier-pigeon"}]}, "`kind` must be one of"),
         ({"providers": [{"name": "p", "kind": "openai"}]}, "base_url is required"),
         (
             {
@@ -125,14 +125,14 @@ def test_switchboard_config_variable_names_the_file(tmp_path, monkeypatch):
         ),
         (
             {"providers": [{"name": "p", "kind": "mock", "read_timeout": "soon"}]},
-            "read_timeout must be a number",
+            "`read_timeout` must be a number",
         ),
         (
             {
                 "providers": [{"name": "p", "kind": "mock"}],
                 "models": [{"name": "m", "deployments": [{"provider": "p", "weight": 0}]}],
             },
-            "weight must be above 0",
+            "`weight` must be above 0",
         ),
         (
             {
@@ -142,7 +142,7 @@ def test_switchboard_config_variable_names_the_file(tmp_path, monkeypatch):
             "either provider or deployments",
         ),
         ({"routing": {"max_attempts": 0}}, "at least 1"),
-        ({"ledger": {"when_database_down": "panic"}}, "serve or refuse"),
+        ({"ledger": {"when_database_down": "panic"}}, "one of serve, refuse"),
         ({"providers": [{"name": "a", "kind": "azure"}]}, "base_url is required"),
     ],
 )

@@ -98,7 +98,7 @@ def test_start_task_stops_on_a_configuration_error(database_url, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[providers]]\nname = "x"\nkind = "telegraph"\n')
     done = ledger_task(database_url, "start", config=str(bad))
-    assert done.returncode == 2 and "kind must be one of" in done.stderr
+    assert done.returncode == 2 and "`kind` must be one of" in done.stderr
 
 
 def test_worker_exited_task_interrupts_only_that_workers_rows(database_url):

@@ -566,10 +566,10 @@ def test_capture_configuration_defaults():
     [
         ({"redact": ["(unclosed"]}, "'(unclosed' is not a valid regular expression"),
         ({"redact": ["a*"]}, "'a*' matches the empty string"),
-        ({"keys": "alice"}, "keys must be a list"),
-        ({"all": "yes"}, "all must be true or false"),
-        ({"retention_days": 0}, "retention_days must be"),
-        ({"retention": 5}, "unknown setting(s) retention"),
+        ({"keys": "alice"}, "`keys` must be a list"),
+        ({"all": "yes"}, "`all` must be true or false"),
+        ({"retention_days": 0}, "`retention_days` must be"),
+        ({"retention": 5}, "unknown key `retention` (did you mean `retention_days`?)"),
     ],
 )
 def test_bad_capture_configuration_is_a_config_error(section, message):

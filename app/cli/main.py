@@ -1,7 +1,8 @@
 """The `switchboard` command line, on Flask's CLI: `--help` works everywhere.
 
 `db`, `serve`, `usage` and `calls` are here; keys, teams and the admin event log are in
-`keys.py`. The commands are described in docs/deployment.md, docs/access.md and docs/ledger.md.
+`keys.py`, `config check` in `config_check.py`. The commands are described in
+docs/deployment.md, docs/access.md, docs/ledger.md and docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..ledger.retention import prune
 from ..ledger.rollup import rebuild
 from ..services import services
 from ..tables import CALL_FIELDS
+from .config_check import config_group
 from .keys import admin_log, command_services, keys, teams
 
 # The gunicorn settings shipped in the package, found wherever Switchboard is installed.
@@ -50,6 +52,7 @@ def cli() -> None:
 cli.add_command(keys)
 cli.add_command(teams)
 cli.add_command(admin_log)
+cli.add_command(config_group)
 
 
 def main() -> None:
