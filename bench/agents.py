@@ -29,7 +29,7 @@ import argparse
 import json
 import signal
 import sqlite3
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -107,8 +107,8 @@ def cells_plan(apis: list[str], targets: list[str], rounds: int) -> list[tuple[s
 
 
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One cell's figures over its rounds: p50s averaged, CPU per call and req/s over all the
-    calls, errors summed; each round's CPU per call and p50 kept."""
+    """One cell's figures over its rounds: p50s and req/s averaged, CPU per call over all the
+    calls, errors summed; each round's CPU per call, p50s and other processes' CPU kept."""
     ok = [r["requests"] - r["errors"] for r in runs]
     cpu_ms = sum(r["server_cpu_ms_per_req"] * n for r, n in zip(runs, ok, strict=True) if n)
     calls = sum(ok)
@@ -125,6 +125,8 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_by_round": [r["p50_ms"] for r in runs],
         "first_p50_by_round": [r["first_p50_ms"] for r in runs],
         "upstream_conns_per_req": max(r["upstream_conns_per_req"] for r in runs),
+        "others_by_round": [r["others_cpu_pct"] for r in runs],
+        "steal_by_round": [r["steal_pct"] for r in runs],
     }
 
 
@@ -147,11 +149,18 @@ def ms_pair(a: float, b: float) -> str:
 
 def render(results: dict[str, Any]) -> str:
     cells, sizes = results["cells"], results["sizes"]
+    other = [v for c in cells.values() for v in c["others_by_round"]]
+    steal = [v for c in cells.values() for v in c["steal_by_round"]]
+    others = f(statistics.median(other), 0) if other else "-"
     out = [
         "## The agents' APIs",
         "",
         f"Run: {results['started']}, commit {results['code']}, {results['settings']}; "
         f"load average before the run {results['load_before']}, after {results['load_after']}",
+        "",
+        f"Other processes on the machine during the cells: {others}% of one core (median, "
+        f"highest cell {max(other, default=float('nan')):.0f}%); CPU stolen by the hypervisor: "
+        f"{max(steal, default=float('nan')):.1f}% at most.",
         "",
         f"### Streams of {results['chunks']} content chunks, 0 ms upstream\n",
         "| stream | events / bytes | direct p50 first chunk / end (ms) | added p50 first chunk "
@@ -194,10 +203,11 @@ def render(results: dict[str, Any]) -> str:
             f"{errors} |"
         )
     out += [
-        "\n### Every cell (each round's figure in brackets)\n",
+        "\n### Every cell (each round's figure in brackets; other processes' CPU: what else ran on"
+        " the machine during the cell, % of one core, per round)\n",
         "| stream | c | target | calls | req/s | p50 ms | first chunk p50 ms | server CPU ms/call "
-        "| upstream conns/call | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| upstream conns/call | other processes' CPU % | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, c in sorted(cells.items(), key=lambda kv: cell_order(kv[0])):
         api, conc, target = name.split("/")
@@ -212,7 +222,7 @@ def render(results: dict[str, Any]) -> str:
             f"{f(c['p50_ms'], 2)}{rounds('p50_by_round')} | "
             f"{f(c['first_p50_ms'], 2)}{rounds('first_p50_by_round')} | {cpu_ms} | "
             f"{'-' if target == 'direct' else f(c['upstream_conns_per_req'], 2)} | "
-            f"{c['errors']} |"
+            f"{' / '.join(f(v, 0) for v in c['others_by_round'])} | {c['errors']} |"
         )
     if results.get("ledger"):
         out += [
@@ -231,6 +241,19 @@ def render(results: dict[str, Any]) -> str:
 def cell_order(name: str) -> tuple[int, int, int]:
     api, c, target = name.split("/")
     return list(APIS).index(api), int(c), TARGETS.index(target)
+
+
+def machine_seconds() -> tuple[float, float]:
+    """CPU seconds the whole machine has been busy (user, system, interrupts: every core), and
+    stolen by the hypervisor, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:9]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / servers.TICK, v[7] / servers.TICK
+
+
+def own_seconds(started: dict[str, servers.Server]) -> float:
+    """CPU seconds of this benchmark: its servers' process trees and the load generator."""
+    return sum(servers.cpu_seconds(s.pid) for s in started.values()) + time.process_time()
 
 
 def load_average() -> str:
@@ -254,8 +277,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--max-seconds", type=float, default=600, help="skip the cells left after this (600)"
     )
-    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, db)")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     return p.parse_args()
 
 
@@ -276,7 +299,7 @@ def main() -> int:
     started: dict[str, servers.Server] = {}
     t_begin = time.monotonic()
     results: dict[str, Any] = {
-        "started": subprocess.run(["date"], capture_output=True, text=True).stdout.strip(),
+        "started": time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime()),
         "load_before": load_average(),
         "machine": machine(),
         "code": code_version(),
@@ -308,12 +331,21 @@ def main() -> int:
             server = started[target]
             host = f"127.0.0.1:{server.port}"
             data = loadgen.build_request(host, path, stream_body(api, model), key, anthropic)
+            busy0, steal0 = machine_seconds()
+            own0, t0 = own_seconds(started), time.monotonic()
             cell = measure_cell(server, data, True, c, warmup, measure, fake.port, kind)
+            busy1, steal1 = machine_seconds()
+            wall = time.monotonic() - t0
+            # What else ran on the machine meanwhile (other processes; % of one core).
+            others = busy1 - busy0 - own_seconds(started) + own0
+            cell["others_cpu_pct"] = max(0.0, others * 100 / wall)
+            cell["steal_pct"] = (steal1 - steal0) * 100 / wall
             runs.setdefault(f"{api}/{c}/{target}", []).append(cell)
             print(
                 f"{api:17} c={c:<2} {target:11} {cell['rps']:6.0f} req/s  p50 "
                 f"{cell['p50_ms']:6.2f} ms  first p50 {cell['first_p50_ms']:6.2f} ms  cpu/call "
-                f"{cell['server_cpu_ms_per_req']:5.2f} ms  errors {cell['errors']} "
+                f"{cell['server_cpu_ms_per_req']:5.2f} ms  others {cell['others_cpu_pct']:3.0f} "
+                f"%  errors {cell['errors']} "
                 f"{cell['error_kinds'] or ''}",
                 flush=True,
             )
