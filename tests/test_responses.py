@@ -272,3 +272,25 @@ def test_a_response_not_stored_is_not_remembered(client, auth, database_url):
     resp = post(client, auth, model="mock", previous_response_id=made["id"])
     assert resp.status_code == 404
     assert resp.get_json()["error"]["code"] == "response_not_found"
+
+
+def test_the_stored_response_routes_count_against_rpm(client, make_key, database_url):
+    auth = bearer(make_key(rpm=2))
+    made = post(client, auth, model="mock").get_json()
+    assert client.get(f"{RESPONSES}/{made['id']}", headers=auth).status_code == 200
+    refused = client.get(f"{RESPONSES}/{made['id']}", headers=auth)
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["code"] == "rate_limit_exceeded"
+    outcomes = [r["outcome"] for r in read_calls(database_url)]
+    assert outcomes == ["ok", "ok", "rate_limited"]
+
+
+def test_a_key_no_longer_allowed_the_model_cannot_reach_its_response(client, app, database_url):
+    keys = app.extensions["switchboard"].keys
+    _, secret = keys.create(name="narrowed")
+    auth = bearer(secret)
+    made = post(client, auth, model="mock").get_json()
+    keys.update("narrowed", {"models": ["gpt-4.1"]})
+    resp = client.get(f"{RESPONSES}/{made['id']}", headers=auth)
+    assert resp.status_code == 403
+    assert resp.get_json()["error"]["code"] == "model_not_allowed"

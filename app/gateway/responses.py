@@ -18,7 +18,7 @@ from ..relay.affinity import Pin
 from ..relay.apis import RESPONSES
 from ..services import services
 from .blueprint import v1
-from .calls import authenticate
+from .calls import admit, authenticate
 from .forward import forward
 from .responses_schema import ResponseRequestSchema
 from .streams import to_response
@@ -44,6 +44,7 @@ def _stored(response_id: str, method: str, what: str = "") -> Response:
     # One endpoint per route in the ledger and the roll-up, whatever the id.
     call.endpoint = "/v1/responses/{id}" + (f"/{what}" if what else "")
     key = authenticate(call)
+    admit(call, key)  # these calls count against the key's rpm like every other
     query = request.query_string.decode("latin-1")
     answer = services().stored_responses.forward(call, key, response_id, method, what, query)
     return to_response(answer)

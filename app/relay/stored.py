@@ -14,7 +14,7 @@ from typing import Any
 
 from ..access.keys import ClientKey
 from ..config import Settings
-from ..errors import upstream_error, upstream_timeout
+from ..errors import model_not_allowed, upstream_error, upstream_timeout
 from ..ledger.call import Call, CallEnd
 from ..ledger.ledger import Ledger
 from ..ledger.outcomes import Outcome, outcome_for_status
@@ -51,6 +51,8 @@ class StoredResponses:
         that created it; raises 404 for a response this key did not create, 502/504 when the
         upstream cannot be reached."""
         pin = self.affinity.pin(response_id, key.id)
+        if not key.allows(pin.model.name):
+            raise model_not_allowed(pin.model.name)  # the key's allowlist changed since
         deployment = pin.deployment
         provider = self.settings.providers[deployment.provider]
         call.model, call.provider = pin.model.name, provider.name
