@@ -6,13 +6,13 @@ everything else receives a `Settings` object.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import environment
 from .catalog import (
     ConfigError,
     Deployment,
@@ -128,9 +128,10 @@ def _expand(value: Any) -> Any:
         match = _ENV_REF.match(value)
         if match:
             name = match.group(1)
-            if name not in os.environ:
+            found = environment.reference(name)
+            if found is None:
                 raise ConfigError(f"environment variable {name} is not set")
-            return os.environ[name]
+            return found
         return value
     if isinstance(value, dict):
         return {k: _expand(v) for k, v in value.items()}
@@ -234,13 +235,13 @@ def parse_settings(data: dict[str, Any], source: str) -> Settings:
     if policy not in DATABASE_DOWN_POLICIES:
         raise ConfigError("[ledger]: when_database_down must be serve or refuse")
     return Settings(
-        database_url=os.environ.get("SWITCHBOARD_DATABASE_URL")
+        database_url=environment.text(environment.DATABASE_URL)
         or database.get("url", DEFAULT_DATABASE_URL),
         busy_timeout=number(database, "busy_timeout", 5.0, "[database]"),
         providers=providers,
         models=models,
         max_body_bytes=int(number(server, "max_body_mb", 32, "[server]") * 1024 * 1024),
-        admin_key=os.environ.get("SWITCHBOARD_ADMIN_KEY") or None,
+        admin_key=environment.text(environment.ADMIN_KEY),
         sweep_interval=number(ledger, "sweep_interval", 15.0, "[ledger]"),
         stale_after=number(ledger, "stale_after", 60.0, "[ledger]"),
         routing=_routing(data.get("routing", {})),
@@ -255,14 +256,14 @@ def parse_settings(data: dict[str, Any], source: str) -> Settings:
 
 def config_path() -> Path:
     """The configuration file: `$SWITCHBOARD_CONFIG`, else ./switchboard.toml."""
-    return Path(os.environ.get("SWITCHBOARD_CONFIG") or "switchboard.toml")
+    return Path(environment.text(environment.CONFIG) or "switchboard.toml")
 
 
 def load_settings(path: Path | None = None) -> Settings:
     """Read the configuration file (or the built-in defaults when there is none)."""
     path = path or config_path()
     if not path.exists():
-        if os.environ.get("SWITCHBOARD_CONFIG"):
+        if environment.text(environment.CONFIG):
             raise ConfigError(f"configuration file {path} does not exist")
         return parse_settings({}, "built-in defaults (no switchboard.toml)")
     try:

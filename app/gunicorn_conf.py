@@ -16,11 +16,13 @@ import os
 import subprocess
 import sys
 
-bind = os.environ.get("SWITCHBOARD_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("SWITCHBOARD_WORKERS", "2"))
+from . import environment as env
+
+bind = env.bind()
+workers = env.whole_number(env.WORKERS, 2)
 worker_class = "gthread"
 # Threads per worker bound the open streams per worker: 2 x 512 covers 1,000 streams.
-threads = int(os.environ.get("SWITCHBOARD_THREADS", "512"))
+threads = env.whole_number(env.THREADS, 512)
 # No more connections than threads: gunicorn hands every accepted connection to the thread
 # pool, so any excess would wait silently behind busy threads (measured: streams waiting a
 # whole stream for their first byte). gunicorn then serves without keep-alive and warns so.
@@ -28,7 +30,7 @@ worker_connections = threads
 # On gthread this is a heartbeat of the worker's main loop, never a limit on a long stream.
 timeout = 60
 # On SIGTERM/SIGHUP, in-flight calls (streams included) get this long to finish and record.
-graceful_timeout = int(os.environ.get("SWITCHBOARD_GRACEFUL_TIMEOUT", "300"))
+graceful_timeout = env.whole_number(env.GRACEFUL_TIMEOUT, 300, minimum=0)
 keepalive = 5
 # Migrations are never run here: `switchboard db upgrade` runs them once.
 preload_app = False

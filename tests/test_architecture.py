@@ -14,7 +14,16 @@ SOURCE = ROOT / "app"
 PACKAGE = "switchboard"
 # Each part of the package and the parts it may import, besides itself. The core modules at
 # the top of the package import only each other; faces import what lies below them.
-CORE = {"config", "config_schema", "catalog", "database", "tables", "errors", "times"}
+CORE = {
+    "config",
+    "config_schema",
+    "environment",
+    "catalog",
+    "database",
+    "tables",
+    "errors",
+    "times",
+}
 ALLOWED: dict[str, set[str]] = {
     "ledger": CORE,
     "access": CORE | {"ledger"},
@@ -27,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "cli": CORE | {"ledger", "access", "reports", "services", "factory"},
     "factory": CORE | {"ledger", "access", "relay", "services", "gateway", "admin"},
     "__main__": {"cli"},
-    "gunicorn_conf": {"ledger"},
+    "gunicorn_conf": {"ledger", "environment"},
     "__init__": {"factory"},
 } | {name: CORE for name in CORE}
 MAX_LINES = 400

@@ -112,3 +112,13 @@ def test_config_check_prints_the_effective_configuration_with_secrets_masked(tmp
     assert settings["models"]["gpt-4o-mini"]["deployments"][0]["provider"] == "openai"
     plain = check(tmp_path, text)
     assert plain.returncode == 0 and plain.stdout.startswith("configuration OK:")
+
+
+@pytest.mark.parametrize("name", ["SWITCHBOARD_WORKERS", "SWITCHBOARD_THREADS"])
+def test_a_gunicorn_setting_that_is_not_a_number_stops_start_up_naming_it(name):
+    done = subprocess.run(
+        [sys.executable, "-c", "import switchboard.gunicorn_conf"],
+        env=os.environ | {name: "many"}, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"{name} must be a whole number" in done.stderr

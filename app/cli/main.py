@@ -16,7 +16,7 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.engine import make_url
 
-from .. import reports
+from .. import environment, reports
 from ..config import ConfigError, load_settings
 from ..database import upgrade
 from ..factory import create_app
@@ -116,7 +116,7 @@ def serve(bind: str | None, workers: int | None, demo: bool) -> None:
             name = "demo-" + datetime.now().strftime("%Y%m%d-%H%M%S")
             _, secret = services().keys.create(name=name, user="demo")
             services().close()
-        where = bind or os.environ.get("SWITCHBOARD_BIND", "127.0.0.1:8000")
+        where = bind or environment.bind()
         click.echo(f"configuration: {settings.source}")
         click.echo(f"demo key ({name}), shown once:\n  {secret}")
         click.echo(
