@@ -370,3 +370,28 @@ def test_newcomer_demo_runs_on_sqlite_with_the_mock_provider(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def test_every_call_gets_one_access_line_after_its_row(server):
+    request_id = rid()
+    body = {"model": "gpt-4o-mini", "messages": HELLO}
+    headers = bearer(server.key) | {"X-Request-Id": request_id}
+    assert post_chat_http(server.base_url, headers, body, timeout=20).status_code == 200
+    refused = rid()
+    headers = {"Authorization": "Bearer sb-not-a-key", "X-Request-Id": refused}
+    assert post_chat_http(server.base_url, headers, body, timeout=20).status_code == 401
+    row = row_for(server, request_id)
+
+    def lines() -> list[str]:
+        return [ln for ln in server.log().splitlines() if "switchboard.access" in ln]
+
+    assert wait_for(lambda: any(refused in ln for ln in lines()), timeout=10)
+    [line] = [ln for ln in lines() if f"request_id={request_id} " in ln]
+    assert f"key={row['key_name']} model=gpt-4o-mini provider=fake" in line
+    assert "endpoint=/v1/chat/completions status=200 outcome=ok" in line
+    assert (
+        f"prompt_tokens={row['prompt_tokens']} completion_tokens={row['completion_tokens']}" in line
+    )
+    [unknown] = [ln for ln in lines() if f"request_id={refused} " in ln]
+    assert "key=- " in unknown and "status=401 outcome=unauthorized" in unknown
+    assert "sb-not-a-key" not in server.log() and server.key not in server.log()

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from ..database import Database
 from ..errors import database_unavailable
 from ..times import utcnow
+from .access_log import log_call
 from .call import Call, CallEnd
 from .failover import SpoolingWriter
 from .liveness import Liveness, pid_alive
@@ -89,6 +90,7 @@ class Ledger:
         )
         self.writer.write("finish", values)
         call.recorded = True
+        log_call(call, end)
         if self.settlement is not None:
             try:
                 self.settlement.settle(call, end)

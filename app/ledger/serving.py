@@ -51,6 +51,15 @@ def _services(worker: Any) -> Any:
 
 
 def post_worker_init(worker: Any) -> None:
+    # The package's loggers (the access log included) write to the worker's stderr, beside
+    # gunicorn's own lines.
+    package = logging.getLogger("switchboard")
+    if not package.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[switchboard] %(levelname)s %(name)s %(message)s"))
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+        package.propagate = False
     services = _services(worker)
     if services is not None:
         services.sweeper.start()
