@@ -26,7 +26,8 @@ class Usage:
     cache_write_tokens: int | None = None
 
 
-def _int(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
+    """`value` if it is a JSON integer (a boolean is not), else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -34,24 +35,28 @@ def usage_from_upstream(usage: Any) -> Usage | None:
     """Read an OpenAI `usage` object (also `input_tokens`/`output_tokens`); None if unusable."""
     if not isinstance(usage, dict):
         return None
-    prompt = _int(usage.get("prompt_tokens"))
+    prompt = int_or_none(usage.get("prompt_tokens"))
     if prompt is None:
-        prompt = _int(usage.get("input_tokens"))
-    completion = _int(usage.get("completion_tokens"))
+        prompt = int_or_none(usage.get("input_tokens"))
+    completion = int_or_none(usage.get("completion_tokens"))
     if completion is None:
-        completion = _int(usage.get("output_tokens"))
+        completion = int_or_none(usage.get("output_tokens"))
     if prompt is None and completion is None:
         return None
-    total = _int(usage.get("total_tokens"))
+    total = int_or_none(usage.get("total_tokens"))
     if total is None and prompt is not None and completion is not None:
         total = prompt + completion
     prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
     completion_details = usage.get("completion_tokens_details") or usage.get(
         "output_tokens_details"
     )
-    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
+    cached = (
+        int_or_none(prompt_details.get("cached_tokens"))
+        if isinstance(prompt_details, dict)
+        else None
+    )
     reasoning = (
-        _int(completion_details.get("reasoning_tokens"))
+        int_or_none(completion_details.get("reasoning_tokens"))
         if isinstance(completion_details, dict)
         else None
     )
@@ -63,12 +68,12 @@ def messages_usage(usage: Any) -> Usage | None:
     input plus what was read from and written to the prompt cache; None if unusable."""
     if not isinstance(usage, dict):
         return None
-    fresh = _int(usage.get("input_tokens"))
-    completion = _int(usage.get("output_tokens"))
+    fresh = int_or_none(usage.get("input_tokens"))
+    completion = int_or_none(usage.get("output_tokens"))
     if fresh is None and completion is None:
         return None
-    read = _int(usage.get("cache_read_input_tokens"))
-    written = _int(usage.get("cache_creation_input_tokens"))
+    read = int_or_none(usage.get("cache_read_input_tokens"))
+    written = int_or_none(usage.get("cache_creation_input_tokens"))
     prompt = None if fresh is None else fresh + (read or 0) + (written or 0)
     total = prompt + completion if prompt is not None and completion is not None else None
     return Usage(prompt, completion, total, read, None, "upstream", written)

@@ -32,14 +32,11 @@ class Pin:
     deployment: Deployment
 
 
-def response_not_found(response_id: str, param: str | None = None) -> ApiError:
-    return ApiError(
-        404,
-        f"No response with id '{response_id}' was created by this key through Switchboard.",
-        "invalid_request_error",
-        "response_not_found",
-        param,
+def response_not_found(response_id: str, param: str | None = None, why: str = "") -> ApiError:
+    message = (
+        why or f"No response with id '{response_id}' was created by this key through Switchboard."
     )
+    return ApiError(404, message, "invalid_request_error", "response_not_found", param)
 
 
 class ResponseAffinity:
@@ -88,12 +85,9 @@ class ResponseAffinity:
             (d for d in (model.deployments if model else ()) if d.id == row.deployment), None
         )
         if model is None or deployment is None:
-            raise ApiError(
-                404,
+            why = (
                 f"The response '{response_id}' was created on a deployment that is no longer "
-                "configured.",
-                "invalid_request_error",
-                "response_not_found",
-                param,
+                "configured."
             )
+            raise response_not_found(response_id, param, why)
         return Pin(model, deployment)

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..capture.assembly import StreamAssembly
-from ..ledger.usage import Usage, messages_usage, prompt_chars, usage_from_upstream
+from ..ledger.usage import (
+    Usage,
+    int_or_none,
+    messages_usage,
+    prompt_chars,
+    usage_from_upstream,
+)
 from .stream_formats import ChatStream, MessagesStream, ResponsesStream, StreamFormat
 
 
@@ -73,10 +79,6 @@ def embedding_input_chars(body: dict[str, Any]) -> int:
         elif isinstance(item, list):
             total += 4 * len(item)
     return total
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _texts(content: Any) -> int:
@@ -153,7 +155,7 @@ RESPONSES = Api(
     captured=False,
     prompt_chars=response_input_chars,
     completion_chars=response_output_chars,
-    output_tokens=lambda body: _int_or_none(body.get("max_output_tokens")),
+    output_tokens=lambda body: int_or_none(body.get("max_output_tokens")),
     stream_format=lambda strip_usage, assembly: ResponsesStream(),
     remembers=True,
 )
@@ -165,7 +167,7 @@ MESSAGES = Api(
     captured=False,
     prompt_chars=message_input_chars,
     completion_chars=message_output_chars,
-    output_tokens=lambda body: _int_or_none(body.get("max_tokens")),
+    output_tokens=lambda body: int_or_none(body.get("max_tokens")),
     usage_of=_messages_usage_of,
     stream_format=lambda strip_usage, assembly: MessagesStream(),
     family="anthropic",

@@ -19,6 +19,9 @@ from .providers import SERVES
 class Routes:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # (model, API) -> the deployments that speak it: the configuration never changes in a
+        # process, so each is worked out once, not on every call.
+        self._serving: dict[tuple[str, str], tuple[Deployment, ...]] = {}
 
     def resolve(self, name: str, key: ClientKey) -> Model:
         """The configured model `name` if the key may use it; raises 404 or 403."""
@@ -29,10 +32,16 @@ class Routes:
             raise model_not_allowed(name)
         return model
 
-    def serving(self, model: Model, api: Api) -> list[Deployment]:
+    def serving(self, model: Model, api: Api) -> tuple[Deployment, ...]:
         """The model's deployments whose provider speaks `api`."""
-        providers = self.settings.providers
-        return [d for d in model.deployments if api.name in SERVES[providers[d.provider].kind]]
+        found = self._serving.get((model.name, api.name))
+        if found is None:
+            providers = self.settings.providers
+            found = tuple(
+                d for d in model.deployments if api.name in SERVES[providers[d.provider].kind]
+            )
+            self._serving[(model.name, api.name)] = found
+        return found
 
     def check_serves(self, model: Model, api: Api) -> None:
         """Raise 400 (`param: model`) when no deployment of `model` speaks `api`; the message

@@ -66,6 +66,13 @@ class StreamFormat:
         # `message_delta`): the output is then estimated from the text relayed.
         self.output_counted = True
 
+    def count_text(self, part: dict[str, Any], names: tuple[str, ...]) -> None:
+        """Add the characters of `part`'s string fields `names` to `content_chars`."""
+        for name in names:
+            value = part.get(name)
+            if isinstance(value, str):
+                self.content_chars += len(value)
+
     def failed_at_start(self, data: bytes) -> bool:
         """The first event is an error: nothing has been sent yet, so the call is retried."""
         event = parse_event(data)
@@ -117,10 +124,7 @@ class ChatStream(StreamFormat):
                 continue
             delta = choice.get("delta")
             if isinstance(delta, dict):
-                for name in ("content", "reasoning_content", "refusal"):
-                    value = delta.get(name)
-                    if isinstance(value, str):
-                        self.content_chars += len(value)
+                self.count_text(delta, ("content", "reasoning_content", "refusal"))
                 for call in delta.get("tool_calls") or ():
                     if isinstance(call, dict):
                         self.content_chars += len(json.dumps(call.get("function") or {}))
@@ -164,9 +168,7 @@ class ResponsesStream(StreamFormat):
         if isinstance(event.get("sequence_number"), int):
             self.sequence = event["sequence_number"]
         if kind in _RESPONSES_DELTAS:
-            delta = event.get("delta")
-            if isinstance(delta, str):
-                self.content_chars += len(delta)
+            self.count_text(event, ("delta",))
             return Verdict.PASS
         response = event.get("response")
         if isinstance(response, dict):
@@ -216,10 +218,7 @@ class MessagesStream(StreamFormat):
         if kind == "content_block_delta":
             delta = event.get("delta")
             if isinstance(delta, dict):
-                for name in ("text", "partial_json", "thinking"):
-                    value = delta.get(name)
-                    if isinstance(value, str):
-                        self.content_chars += len(value)
+                self.count_text(delta, ("text", "partial_json", "thinking"))
             return Verdict.PASS
         if kind == "message_start":
             message = event.get("message")
