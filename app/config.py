@@ -6,6 +6,7 @@ everything else receives a `Settings` object.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -95,6 +96,27 @@ class Capture:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """The Prometheus endpoint ([metrics], docs/metrics.md): served at `/metrics` when
+    `enabled`, behind `Authorization: Bearer <token>` when a token is set. Key and team names
+    become labels only when `per_key` / `per_team` are on (their number is the operator's)."""
+
+    enabled: bool = True
+    token: str | None = field(default=None, repr=False)
+    per_key: bool = False
+    per_team: bool = False
+
+
+@dataclass(frozen=True)
+class Logging:
+    """What the server writes to stderr ([logging], docs/deployment.md "Logs"): `text` lines
+    or one JSON object per line, from `level` up."""
+
+    format: str = "text"
+    level: str = "info"
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     # Longest wait for a database write (SQLite lock, PostgreSQL connect) before the ledger
@@ -118,6 +140,10 @@ class Settings:
     limits_storage: str = ""
     limits_fail_open: bool = True
     capture: Capture = field(default_factory=Capture)
+    # Peers whose X-Forwarded-For is believed (addresses or networks); nobody else's is.
+    trusted_proxies: tuple[str, ...] = ()
+    metrics: Metrics = field(default_factory=Metrics)
+    logging: Logging = field(default_factory=Logging)
     source: str = "built-in defaults"
 
 
@@ -184,6 +210,18 @@ def _capture(raw: Any) -> Capture:
     )
 
 
+def _trusted_proxies(raw: list[str], source: str) -> tuple[str, ...]:
+    for value in raw:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: [server]: `trusted_proxies` entries must be IP addresses or networks "
+                "(such as 127.0.0.1 or 10.0.0.0/8)"
+            ) from None
+    return tuple(raw)
+
+
 def default_mock_setup() -> tuple[dict[str, Provider], dict[str, Model]]:
     """The built-in `mock` provider and its models, used when no configuration file exists."""
     providers = {"mock": Provider(name="mock", kind="mock")}
@@ -235,6 +273,9 @@ def parse_settings(data: dict[str, Any], source: str) -> Settings:
         limits_storage=str(limits.get("storage") or ""),
         limits_fail_open=when_store_down == "open",
         capture=_capture(data.get("capture", {})),
+        trusted_proxies=_trusted_proxies(server.get("trusted_proxies", []), source),
+        metrics=Metrics(**data.get("metrics", {})),
+        logging=Logging(**data.get("logging", {})),
         source=source,
     )
 

@@ -127,7 +127,25 @@ DOCUMENT = Table(
     {
         "database": Table({"url": Key("string", non_empty=True), "busy_timeout": SECONDS}),
         "server": Table(
-            {"max_body_mb": Key("number", above=0), "state_dir": Key("string", non_empty=True)}
+            {
+                "max_body_mb": Key("number", above=0),
+                "state_dir": Key("string", non_empty=True),
+                "trusted_proxies": Key("strings"),
+            }
+        ),
+        "logging": Table(
+            {
+                "format": Key("string", choices=("text", "json")),
+                "level": Key("string", choices=("debug", "info", "warning", "error")),
+            }
+        ),
+        "metrics": Table(
+            {
+                "enabled": Key("boolean"),
+                "token": Key("string", non_empty=True),
+                "per_key": Key("boolean"),
+                "per_team": Key("boolean"),
+            }
         ),
         "providers": PROVIDER,
         "models": MODEL,

@@ -2,8 +2,8 @@
 the start-up validation of the configuration file, without starting anything.
 
 Prints the effective configuration (every default filled in) with secrets masked: provider
-keys, the admin key and the database password. Exits 0 when the file is valid, 2 when it is
-not, with the message start-up would stop with.
+keys, the admin key, the metrics token and the database password. Exits 0 when the file is
+valid, 2 when it is not, with the message start-up would stop with.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def effective(settings: Settings) -> dict[str, Any]:
     data = dataclasses.asdict(settings)
     data["database_url"] = make_url(settings.database_url).render_as_string(hide_password=True)
     data["admin_key"] = MASK if settings.admin_key else None
+    data["metrics"]["token"] = MASK if settings.metrics.token else None
     for provider in data["providers"].values():
         provider["api_key"] = MASK if provider["api_key"] else None
     return data
