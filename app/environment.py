@@ -17,6 +17,8 @@ BIND = "SWITCHBOARD_BIND"
 WORKERS = "SWITCHBOARD_WORKERS"
 THREADS = "SWITCHBOARD_THREADS"
 GRACEFUL_TIMEOUT = "SWITCHBOARD_GRACEFUL_TIMEOUT"
+# prometheus_client's own: set by gunicorn's master for its workers (metrics/processes.py).
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_BIND = "127.0.0.1:8000"
 
 
@@ -47,3 +49,12 @@ def whole_number(name: str, default: int, minimum: int = 1) -> int:
 
 def bind() -> str:
     return text(BIND) or DEFAULT_BIND
+
+
+def metrics_dir() -> str | None:
+    return text(METRICS_DIR)
+
+
+def set_metrics_dir(path: str) -> None:
+    """Name the multiprocess metrics directory for this process and those it starts."""
+    os.environ[METRICS_DIR] = path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import admin, gateway
+from . import admin, gateway, openapi
 from .access.budgets import Budgets
 from .access.keys import KeyStore
 from .access.limits import RateLimiter
@@ -20,6 +20,8 @@ from .database import Database
 from .ledger.ledger import Ledger
 from .ledger.spool import Spool
 from .ledger.sweeper import Sweeper
+from .metrics.exposition import Exposition
+from .metrics.instruments import CallMetrics
 from .relay.affinity import ResponseAffinity
 from .relay.cooldown import CooldownBoard
 from .relay.loop import Relay
@@ -51,6 +53,7 @@ def configure(app: Flask, settings: Settings) -> None:
 
 def register_services(app: Flask, settings: Settings) -> None:
     db = Database(settings.database_url, settings.busy_timeout)
+    metrics = CallMetrics(settings.metrics, settings.models)
     limiter = RateLimiter(settings.limits_storage, settings.state_dir, settings.limits_fail_open)
     budgets = Budgets(db)
     ledger = Ledger(
@@ -58,6 +61,7 @@ def register_services(app: Flask, settings: Settings) -> None:
         Spool(settings.state_dir),
         refuse_when_down=settings.when_database_down == "refuse",
         settlement=CallSettlement(limiter, budgets),
+        observer=metrics,
     )
     transports = build_transports(settings, UPSTREAM_POOL_SIZE)
     board = CooldownBoard(settings.models, settings.routing, settings.state_dir)
@@ -75,9 +79,12 @@ def register_services(app: Flask, settings: Settings) -> None:
         limiter=limiter,
         budgets=budgets,
         teams=TeamStore(db),
+        metrics=metrics,
+        exposition=Exposition(metrics, board.cooling, lambda: len(ledger.spool.files())),
     )
 
 
 def register_blueprints(app: Flask) -> None:
     gateway.init_app(app)
     admin.init_app(app)
+    openapi.init_app(app)

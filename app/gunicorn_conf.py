@@ -16,7 +16,38 @@ import os
 import subprocess
 import sys
 
+from gunicorn.glogging import Logger
+
 from . import environment as env
+from . import logs
+from .config import ConfigError, Settings, load_settings
+from .metrics import processes as metrics_processes
+
+
+def _settings() -> Settings | None:
+    # A bad configuration is reported by on_starting's ledger task, which stops start-up.
+    try:
+        return load_settings()
+    except ConfigError:
+        return None
+
+
+_loaded = _settings()
+
+
+class SwitchboardLogger(Logger):
+    """gunicorn's own lines (master and workers) in the format of `[logging]`."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        if _loaded is None or _loaded.logging.format == "text":
+            return
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(logs.formatter(_loaded.logging))
+
+
+logger_class = SwitchboardLogger
 
 bind = env.bind()
 workers = env.whole_number(env.WORKERS, 2)
@@ -45,11 +76,15 @@ def on_starting(server):
     # Before any worker: a bad configuration stops here; calls of a previous run are closed.
     if _ledger_task("start").wait(timeout=120) == 2:
         raise SystemExit("switchboard: configuration error (see above)")
+    if _loaded is not None and _loaded.metrics.enabled:
+        # Before any worker imports prometheus_client (metrics/processes.py).
+        metrics_processes.prepare(_loaded.state_dir)
 
 
 def child_exit(server, worker):
     # Runs for every worker that ends, kill -9 included; the master reaps the task process.
     _ledger_task("worker-exited", str(os.getpid()), str(worker.pid))
+    metrics_processes.worker_exited(worker.pid)
 
 
 def post_worker_init(worker):

@@ -14,6 +14,8 @@ from .config import Settings
 from .database import Database
 from .ledger.ledger import Ledger
 from .ledger.sweeper import Sweeper
+from .metrics.exposition import Exposition
+from .metrics.instruments import CallMetrics
 from .relay.cooldown import CooldownBoard
 from .relay.loop import Relay
 from .relay.stored import StoredResponses
@@ -34,6 +36,8 @@ class Services:
     limiter: RateLimiter
     budgets: Budgets
     teams: TeamStore
+    metrics: CallMetrics
+    exposition: Exposition
 
     def close(self) -> None:
         self.sweeper.stop()

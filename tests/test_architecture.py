@@ -23,6 +23,7 @@ CORE = {
     "tables",
     "errors",
     "times",
+    "logs",
 }
 ALLOWED: dict[str, set[str]] = {
     "ledger": CORE,
@@ -30,13 +31,16 @@ ALLOWED: dict[str, set[str]] = {
     "capture": CORE | {"ledger", "access"},
     "reports": CORE | {"ledger"},
     "relay": CORE | {"ledger", "access", "capture"},
-    "services": CORE | {"ledger", "access", "relay"},
-    "gateway": CORE | {"ledger", "access", "capture", "relay", "services"},
+    "metrics": CORE | {"ledger"},
+    "services": CORE | {"ledger", "access", "relay", "metrics"},
+    "gateway": CORE | {"ledger", "access", "capture", "relay", "services", "metrics"},
     "admin": CORE | {"ledger", "access", "reports", "gateway", "services"},
     "cli": CORE | {"ledger", "access", "reports", "services", "factory"},
-    "factory": CORE | {"ledger", "access", "relay", "services", "gateway", "admin"},
+    "factory": CORE
+    | {"ledger", "access", "relay", "services", "gateway", "admin", "metrics", "openapi"},
+    "openapi": CORE | {"capture", "gateway", "admin"},
     "__main__": {"cli"},
-    "gunicorn_conf": {"ledger", "environment"},
+    "gunicorn_conf": {"ledger", "environment", "config", "logs", "metrics"},
     "__init__": {"factory"},
 } | {name: CORE for name in CORE}
 MAX_LINES = 400

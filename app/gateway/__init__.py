@@ -23,6 +23,7 @@ from .blueprint import ANTHROPIC_PREFIXES, V1_PREFIXES, anthropic, v1
 from .calls import begin_call, record_unforwarded
 from .envelope import register_error_handlers
 from .health import health
+from .metrics_route import metrics
 
 __all__ = ["init_app", "register_error_handlers"]
 
@@ -35,3 +36,4 @@ def init_app(app: Flask) -> None:
     for prefix, name in ANTHROPIC_PREFIXES:
         app.register_blueprint(anthropic, url_prefix=prefix, name=name)
     app.register_blueprint(health)
+    app.register_blueprint(metrics)

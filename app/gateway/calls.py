@@ -9,9 +9,12 @@ response is built, and adds the id and rate-limit headers. Between the two a vie
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextvars import Token
 
 from flask import Response, g, request
 
+from .. import logs
 from ..access.keys import ClientKey
 from ..access.limits import rate_headers, subjects_of
 from ..errors import unauthorized
@@ -42,11 +45,24 @@ def begin_call() -> None:
         if path.startswith(alias + "/v1"):
             path = path[len(alias) :]
             break
-    g.call = Call(
+    rule = request.url_rule
+    g.call = call = Call(
         endpoint=path,
         request_id=given if _REQUEST_ID.match(given) else None,
         client_ip=request.remote_addr,
+        route=_route(rule.rule) if rule is not None else None,
     )
+    # Every log line written until the response is closed names the call (logs.py).
+    g.log_context = logs.request_id.set(call.request_id)
+    services().metrics.call_started()
+
+
+def _route(rule: str) -> str:
+    """The route template without its alias prefix, for the metrics' `endpoint` label."""
+    for alias in ALIASES:
+        if rule.startswith(alias + "/v1"):
+            return rule[len(alias) :]
+    return rule
 
 
 def record_unforwarded(response: Response) -> Response:
@@ -54,6 +70,7 @@ def record_unforwarded(response: Response) -> Response:
     call: Call | None = g.get("call")
     if call is None:
         return response
+    response.call_on_close(_closer(g.log_context))
     response.headers["x-request-id"] = call.request_id or call.id
     windows = g.get("rate_windows")
     if windows:
@@ -70,6 +87,21 @@ def record_unforwarded(response: Response) -> Response:
             error = str(payload["error"].get("message"))[:500]
     services().ledger.finish(call, CallEnd(outcome_for_status(status), status, error=error))
     return response
+
+
+def _closer(token: Token[str | None]) -> Callable[[], None]:
+    """What runs when the server closes the response (a stream's last byte, or the client
+    gone): the call is no longer in flight, and log lines stop naming it."""
+    metrics = services().metrics  # no app context is left when it runs
+
+    def closed() -> None:
+        metrics.call_closed()
+        try:
+            logs.request_id.reset(token)
+        except (ValueError, RuntimeError):  # another thread's context, or reset already
+            logs.request_id.set(None)
+
+    return closed
 
 
 def authenticate(call: Call, x_api_key: bool = False) -> ClientKey:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import ApiError, invalid_request
@@ -20,6 +20,9 @@ log = logging.getLogger("switchboard")
 
 def error_response(err: ApiError) -> Response:
     """`err` as a JSON response with its status and headers."""
+    call = g.get("call")
+    if call is not None:
+        call.error_code = err.code  # a refusal's reason, for the metrics
     resp = jsonify(err.anthropic_body() if on_anthropic_route() else err.body())
     resp.status_code = err.status
     for name, value in err.headers.items():

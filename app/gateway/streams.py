@@ -11,6 +11,7 @@ from typing import Any
 from flask import Response, g, request
 
 from ..relay.answers import JSONAnswer, StreamAnswer
+from ..services import services
 
 _POLLRDHUP = getattr(select, "POLLRDHUP", 0x2000)  # the peer closed its end (Linux)
 
@@ -49,10 +50,14 @@ def to_response(answer: JSONAnswer | StreamAnswer) -> Response:
     if isinstance(answer, StreamAnswer):
         g.streaming = True
         answer.events.client_gone = client_probe(request.environ)
-        return Response(
+        response = Response(
             answer.events,
             status=200,
             mimetype="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+        metrics = services().metrics
+        metrics.stream_opened()
+        response.call_on_close(metrics.stream_closed)  # the last byte sent, or the client gone
+        return response
     return Response(answer.body, status=answer.status, headers=answer.headers)

@@ -32,7 +32,11 @@ def log_call(call: Call, end: CallEnd) -> None:
         ("prompt_tokens", usage.prompt_tokens),
         ("completion_tokens", usage.completion_tokens),
     )
-    log.info(" ".join(f"{name}={_value(value)}" for name, value in fields))
+    # In the JSON format the same pairs are also fields of the line's object (logs.py).
+    log.info(
+        " ".join(f"{name}={_value(value)}" for name, value in fields),
+        extra={"call": {name: value for name, value in fields}},
+    )
 
 
 def _value(value: object) -> str:

@@ -39,6 +39,11 @@ class Call:
     stream: bool = False
     attempts: int = 0
     ttft_ms: int | None = None
+    # For the metrics: the route template the call matched ("/v1/responses/<response_id>"),
+    # whether a fallback model took it, the code of the error Switchboard answered.
+    route: str | None = None
+    fallback: bool = False
+    error_code: str | None = None
     # Set before forwarding, settled when the call ends: (subject, tpm) token limits to count,
     # and budget reservations to replace by the real cost.
     token_limits: list[tuple[str, int]] = field(default_factory=list)

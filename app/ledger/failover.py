@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,8 +29,11 @@ PROBE_INTERVAL = 1.0
 class SpoolingWriter:
     """Applies ledger writes through `writes`, or spools them while the database is away."""
 
-    def __init__(self, writes: LedgerWrites, spool: Spool) -> None:
+    def __init__(
+        self, writes: LedgerWrites, spool: Spool, on_failure: Callable[[], None] | None = None
+    ) -> None:
         self.writes = writes
+        self.on_failure = on_failure
         self.spool = spool
         dbapi = writes.db.engine.dialect.loaded_dbapi
         self._errors = (SQLAlchemyError, dbapi.Error)
@@ -55,6 +59,7 @@ class SpoolingWriter:
             self.writes.apply(op, values)
         except self._refusals as exc:
             self.set_aside(op, values, exc)
+            self._failed()
             return
         except self._errors as exc:
             if not probing:
@@ -65,6 +70,7 @@ class SpoolingWriter:
                 )
             self._down_until = time.monotonic() + PROBE_INTERVAL
             self.spool.append(op, values)
+            self._failed()
             return
         finally:
             if probing:
@@ -72,6 +78,10 @@ class SpoolingWriter:
         if probing:
             log.warning("database is back: writing ledger rows again")
             self._down_until = 0.0
+
+    def _failed(self) -> None:
+        if self.on_failure is not None:
+            self.on_failure()
 
     def replay_one(self, op: str, values: dict[str, Any]) -> None:
         """Apply a spooled write; one refused for its content is set aside (raises when the

@@ -37,6 +37,14 @@ class Settlement(Protocol):
     def settle(self, call: Call, end: CallEnd) -> None: ...
 
 
+class Observer(Protocol):
+    """What watches the ledger (the metrics): every complete row, every failed write."""
+
+    def finished(self, call: Call, end: CallEnd) -> None: ...
+
+    def write_failed(self) -> None: ...
+
+
 class Ledger:
     """Writes call rows. Every write is one short transaction, or one spooled line."""
 
@@ -46,13 +54,17 @@ class Ledger:
         spool: Spool,
         refuse_when_down: bool = False,
         settlement: Settlement | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.db = db
         self.spool = spool
         self.refuse_when_down = refuse_when_down
         self.settlement = settlement
         self.writes = LedgerWrites(db)
-        self.writer = SpoolingWriter(self.writes, spool)
+        self.observer = observer
+        self.writer = SpoolingWriter(
+            self.writes, spool, observer.write_failed if observer is not None else None
+        )
         self.liveness = Liveness(self.writes)
 
     @property
@@ -91,6 +103,11 @@ class Ledger:
         self.writer.write("finish", values)
         call.recorded = True
         log_call(call, end)
+        if self.observer is not None:
+            try:
+                self.observer.finished(call, end)
+            except Exception:  # noqa: BLE001 - the row is written; metrics are best effort
+                log.exception("counting call %s failed", call.id)
         if self.settlement is not None:
             try:
                 self.settlement.settle(call, end)

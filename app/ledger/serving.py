@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import inspect
 
+from .. import logs
 from ..config import ConfigError, load_settings
 from ..database import Database
 from .ledger import Ledger
@@ -51,17 +52,11 @@ def _services(worker: Any) -> Any:
 
 
 def post_worker_init(worker: Any) -> None:
-    # The package's loggers (the access log included) write to the worker's stderr, beside
-    # gunicorn's own lines.
-    package = logging.getLogger("switchboard")
-    if not package.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("[switchboard] %(levelname)s %(name)s %(message)s"))
-        package.addHandler(handler)
-        package.setLevel(logging.INFO)
-        package.propagate = False
     services = _services(worker)
     if services is not None:
+        # Every logger (the access log included) writes to the worker's stderr, beside
+        # gunicorn's own lines, in the configured format.
+        logs.configure(services.settings.logging)
         services.sweeper.start()
 
 
@@ -79,6 +74,8 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         log.error("configuration: %s", exc)
         return 2
+    if settings.logging.format == "json":
+        logs.configure(settings.logging)
     db = Database(settings.database_url, settings.busy_timeout)
     spool = Spool(settings.state_dir)
     try:

@@ -96,6 +96,13 @@ class CooldownBoard:
         if ok:
             log.warning("deployment %s back in rotation after a half-open probe", deployment.id)
 
+    def cooling(self) -> int:
+        """How many deployments are out of rotation now (for the metrics)."""
+        now = time.time()
+        return sum(
+            1 for offset in self.slots.values() if _SLOT.unpack_from(self.map, offset)[1] > now
+        )
+
     def available(self, deployments: Iterable[Deployment]) -> list[Deployment]:
         now = time.time()
         return [d for d in deployments if not self.cooling_until(d, now)]

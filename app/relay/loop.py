@@ -191,6 +191,7 @@ class Relay:
         payload, strip_usage = upstream_payload(body, deployment, provider, api is CHAT)
         call.attempts += 1
         call.provider, call.upstream_model = provider.name, deployment.upstream_model
+        call.fallback = model.name != call.model
         if not call.opened:
             self.ledger.open(call)  # the row exists before the upstream sees the request
         try:
