@@ -173,7 +173,7 @@ def example_configuration(tmp_path: Path) -> Path:
 
 
 def test_example_configuration_file_loads(monkeypatch, tmp_path):
-    for name in ("PGPASSWORD", "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"):
+    for name in ("PGPASSWORD", "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "METRICS_TOKEN"):
         monkeypatch.setenv(name, "secret-" + name)
     monkeypatch.delenv("SWITCHBOARD_DATABASE_URL", raising=False)
     settings = load_settings(example_configuration(tmp_path))
@@ -189,3 +189,5 @@ def test_example_configuration_file_loads(monkeypatch, tmp_path):
     assert (settings.routing.max_attempts, settings.routing.cooldown_seconds) == (3, 30)
     assert settings.state_dir == "/var/lib/switchboard"
     assert settings.when_database_down == "serve"
+    assert settings.trusted_proxies == ("127.0.0.1",)
+    assert (settings.logging.format, settings.metrics.token) == ("json", "secret-METRICS_TOKEN")

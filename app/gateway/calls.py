@@ -38,6 +38,8 @@ def is_api_call() -> bool:
 def begin_call() -> None:
     """Before every /v1 request: open the call's record (in memory) with its request id."""
     if not is_api_call():
+        # A thread's earlier call whose response was never closed must not name this one.
+        logs.request_id.set(None)
         return
     given = request.headers.get("X-Request-Id", "")
     path = request.path
