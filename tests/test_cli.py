@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime
 
 import pytest
@@ -34,6 +37,18 @@ def test_db_upgrade_creates_the_schema(run_cli, tmp_path, monkeypatch):
     )
     engine.dispose()
     assert run_cli("db", "upgrade").exit_code == 0  # idempotent
+
+
+def test_a_command_on_a_database_without_its_schema_says_so_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env["SWITCHBOARD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'empty.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "switchboard", "keys", "create", "--name", "early"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "no such table" in done.stderr and "switchboard db upgrade" in done.stderr
 
 
 def test_upgrade_to_the_rollup_fills_it_from_the_calls_already_recorded(

@@ -15,6 +15,7 @@ from typing import Any
 import click
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import environment, reports
 from ..config import ConfigError, load_settings
@@ -56,7 +57,14 @@ cli.add_command(config_group)
 
 
 def main() -> None:
-    cli(prog_name="switchboard")
+    try:
+        cli(prog_name="switchboard")
+    except SQLAlchemyError as exc:
+        # A database that is down or has no schema yet: one line, never a traceback.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        click.echo(f"Error: the database failed: {reason} (has `switchboard db upgrade` "
+                   "been run on it?)", err=True)  # fmt: skip
+        sys.exit(1)
 
 
 def _settings() -> Any:
