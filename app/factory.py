@@ -17,6 +17,7 @@ from .access.settlement import CallSettlement
 from .access.teams import TeamStore
 from .config import Settings, load_settings
 from .database import Database
+from .gateway.proxies import TrustedProxies
 from .ledger.ledger import Ledger
 from .ledger.spool import Spool
 from .ledger.sweeper import Sweeper
@@ -49,6 +50,9 @@ def configure(app: Flask, settings: Settings) -> None:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if settings.trusted_proxies:
+        # The client's address behind nginx: X-Forwarded-For only from a trusted peer.
+        app.wsgi_app = TrustedProxies(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
 
 
 def register_services(app: Flask, settings: Settings) -> None:
