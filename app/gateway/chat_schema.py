@@ -27,6 +27,7 @@ from .fields import (
 from .fields import (
     optional as _opt,
 )
+from .plain_messages import plainly_valid
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -167,7 +168,11 @@ class MessageSchema(OpenSchema):
 
 
 class MessageListField(fields.Field):
-    """A non-empty array of messages; errors keep the index of the failing message."""
+    """A non-empty array of messages; errors keep the index of the failing message.
+
+    A message in an everyday shape (`plain_messages.plainly_valid`) passes without the
+    schema; every other message, and every error, is the schema's.
+    """
 
     schema = MessageSchema()
     default_error_messages = {
@@ -185,6 +190,8 @@ class MessageListField(fields.Field):
             if not isinstance(message, dict):
                 errors[i] = ["Expected an object."]
                 continue
+            if plainly_valid(message):
+                continue  # the everyday shapes, checked without marshmallow's overhead
             message_errors = self.schema.validate(message)
             if message_errors:
                 errors[i] = message_errors
