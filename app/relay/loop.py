@@ -264,10 +264,10 @@ class Relay:
         api = run.api
         assembly = StreamAssembly() if run.captured else None
         fmt = api.stream_format(strip_usage, assembly)
-        events = reply.events()
+        batches = reply.events()
         failure: Failure | None = None
         try:
-            first = next(events)
+            first = next(batches)
         except StopIteration:
             failure = Failure("unreachable", "upstream ended the stream before any event")
         except UpstreamTimeout as exc:
@@ -275,8 +275,9 @@ class Relay:
         except UpstreamUnreachable as exc:
             failure = Failure("unreachable", str(exc))
         else:
-            if fmt.failed_at_start(first[1]):
-                failure = Failure("status", f"upstream error event: {snippet(first[1])}", 500)
+            data = first[0][1]
+            if fmt.failed_at_start(data):
+                failure = Failure("status", f"upstream error event: {snippet(data)}", 500)
         if failure is not None:
             reply.close()
             return self._failed(deployment, failure)
@@ -294,7 +295,7 @@ class Relay:
             self.ledger,
             call,
             reply,
-            chain([first], events),
+            chain([first], batches),
             model,
             body,
             fmt,

@@ -8,33 +8,50 @@ from .failures import UpstreamUnreachable
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 
+# One event: its raw bytes exactly as received (terminator included), and its data field.
+Event = tuple[bytes, bytes]
 
-def split_events(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """Split an SSE byte stream into events: yields (raw event bytes, its data field).
 
-    The raw bytes are the event exactly as received, terminator included, so it can be relayed
-    unchanged. LF, CRLF and CR line endings are understood; comments give an empty data field.
+def split_events(chunks: Iterator[bytes]) -> Iterator[list[Event]]:
+    """Split an SSE byte stream into events: yields, for each chunk read, the events it
+    completed, in order (never an empty list), so that the relay writes what one read
+    returned in one write.
+
+    The raw bytes are each event exactly as received, so it can be relayed unchanged. LF, CRLF
+    and CR line endings are understood; comments give an empty data field.
     """
     buf = b""
     for chunk in chunks:
-        buf += chunk
+        buf = buf + chunk if buf else chunk
+        # Line endings other than LF are rare: look for them only when the bytes have a CR.
+        crlf = b"\r" in buf
+        batch: list[Event] = []
+        start = 0
         while True:
-            end, size = _event_end(buf)
+            if crlf:
+                end, size = _event_end(buf, start)
+            else:
+                end, size = buf.find(b"\n\n", start), 2
             if end < 0:
-                if len(buf) > MAX_EVENT_BYTES:
-                    raise UpstreamUnreachable("upstream sent an oversized stream event")
                 break
-            raw, buf = buf[: end + size], buf[end + size :]
-            yield raw, _data_field(raw[:end])
+            raw = buf[start : end + size]
+            batch.append((raw, _data_field(raw[: end - start])))
+            start = end + size
+        if start:
+            buf = buf[start:]
+        if len(buf) > MAX_EVENT_BYTES:
+            raise UpstreamUnreachable("upstream sent an oversized stream event")
+        if batch:
+            yield batch
     if buf.strip():
         # An event not followed by a blank line before the end of the stream.
-        yield buf, _data_field(buf)
+        yield [(buf, _data_field(buf))]
 
 
-def _event_end(buf: bytes) -> tuple[int, int]:
+def _event_end(buf: bytes, start: int) -> tuple[int, int]:
     best, size = -1, 0
     for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
-        i = buf.find(sep)
+        i = buf.find(sep, start)
         if i >= 0 and (best < 0 or i < best):
             best, size = i, len(sep)
     return best, size

@@ -19,6 +19,7 @@ from ..ledger.ledger import Ledger
 from ..ledger.outcomes import Outcome
 from ..ledger.usage import cost_of, estimate_usage, with_estimated_output
 from .failures import UpstreamTimeout, UpstreamUnreachable
+from .sse import Event
 from .stream_formats import ChatStream, StreamFormat, Verdict
 from .transport import Reply
 
@@ -28,7 +29,8 @@ log = logging.getLogger("switchboard.relay")
 class StreamRelay:
     """The iterable of SSE bytes handed to the server for a streamed call.
 
-    Relays each upstream event as it arrives. However the stream ends (done, upstream failure,
+    Relays the upstream's events as they arrive: the events of one upstream read in one
+    write. However the stream ends (done, upstream failure,
     client gone, never started), `close()` or the end of iteration completes the ledger row once.
     With `capture` (a captured chat call), the chunks the format gathered are kept as the
     completion after the ledger row when the stream ended well. `on_end(format, outcome)` runs
@@ -40,7 +42,7 @@ class StreamRelay:
         ledger: Ledger,
         call: Call,
         reply: Reply,
-        events: Iterator[tuple[bytes, bytes]],
+        batches: Iterator[list[Event]],
         model: Model,
         body: dict[str, Any],
         format: StreamFormat,
@@ -51,7 +53,7 @@ class StreamRelay:
         self.ledger = ledger
         self.call = call
         self.reply = reply
-        self.events = events
+        self.batches = batches
         self.model = model
         self.body = body
         self.format = format
@@ -81,22 +83,28 @@ class StreamRelay:
     def _run(self) -> Generator[bytes, None, None]:
         fmt = self.format
         try:
-            for raw, data in self.events:
+            for batch in self.batches:
                 if self.client_gone is not None and self.client_gone():
                     return
-                verdict = fmt.see(data)
-                if verdict is Verdict.SKIP:
-                    continue
-                if verdict is Verdict.END:
-                    self.outcome, self.error = Outcome.OK, None
-                    yield raw
-                    self.reply.drain()
-                    return
-                if verdict is Verdict.FAIL:
-                    self.outcome, self.error = Outcome.UPSTREAM_ERROR, fmt.failure
-                    yield raw
-                    return
-                yield raw
+                # What one upstream read returned goes out in one write, as it came, less
+                # any event the format skips; a stream's end or failure ends the batch.
+                out: list[bytes] = []
+                for raw, data in batch:
+                    verdict = fmt.see(data)
+                    if verdict is Verdict.SKIP:
+                        continue
+                    out.append(raw)
+                    if verdict is Verdict.END:
+                        self.outcome, self.error = Outcome.OK, None
+                        yield b"".join(out)
+                        self.reply.drain()
+                        return
+                    if verdict is Verdict.FAIL:
+                        self.outcome, self.error = Outcome.UPSTREAM_ERROR, fmt.failure
+                        yield b"".join(out)
+                        return
+                if out:
+                    yield out[0] if len(out) == 1 else b"".join(out)
             closing = fmt.closing()
             if fmt.complete and closing is not None:
                 # The upstream ended without its terminator after a complete answer.

@@ -19,7 +19,7 @@ import requests
 import urllib3.exceptions
 
 from .failures import UpstreamTimeout, UpstreamUnreachable
-from .sse import split_events
+from .sse import Event, split_events
 
 READ_SIZE = 65536
 # Upstream response headers a client may see; every other upstream header stays here.
@@ -54,7 +54,9 @@ class Reply(Protocol):
 
     def read_body(self) -> bytes: ...
 
-    def events(self) -> Iterator[tuple[bytes, bytes]]: ...
+    def events(self) -> Iterator[list[Event]]:
+        """The stream's events, in batches: those that each read from the upstream completed."""
+        ...
 
     def drain(self) -> None: ...
 
@@ -136,7 +138,7 @@ class HTTPReply:
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise UpstreamUnreachable(f"upstream broke the stream: {type(exc).__name__}") from exc
 
-    def events(self) -> Iterator[tuple[bytes, bytes]]:
+    def events(self) -> Iterator[list[Event]]:
         return split_events(self._chunks())
 
     def drain(self, timeout: float = 1.0) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from ...ledger.usage import estimate_tokens, prompt_chars
 from ..apis import COUNT_TOKENS, EMBEDDINGS, MESSAGES, RESPONSES, embedding_input_chars
 from ..failures import UpstreamUnreachable
+from ..sse import Event
 from ..transport import NOTHING, Passed, Reply
 from .mock_agents import MockMessageReply, MockResponses, MockTokenCount
 
@@ -123,9 +124,9 @@ class MockReply:
             yield _dump(usage_chunk)
         yield b"[DONE]"
 
-    def events(self) -> Iterator[tuple[bytes, bytes]]:
+    def events(self) -> Iterator[list[Event]]:
         for data in self._data():
-            yield b"data: " + data + b"\n\n", data
+            yield [(b"data: " + data + b"\n\n", data)]
 
     def drain(self) -> None:
         return None
@@ -176,7 +177,7 @@ class MockEmbeddingReply:
         model = self.payload.get("model", "mock")
         return _dump({"object": "list", "data": data, "model": model, "usage": usage})
 
-    def events(self) -> Iterator[tuple[bytes, bytes]]:
+    def events(self) -> Iterator[list[Event]]:
         raise UpstreamUnreachable("embeddings do not stream")
 
     def drain(self) -> None:

@@ -17,9 +17,10 @@ from typing import Any
 
 from ...ledger.usage import estimate_tokens
 from ..apis import message_input_chars, response_input_chars
+from ..sse import Event
 
 
-def _event(name: str, body: dict[str, Any]) -> tuple[bytes, bytes]:
+def _event(name: str, body: dict[str, Any]) -> Event:
     data = json.dumps(body, separators=(",", ":")).encode()
     return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n", data
 
@@ -53,7 +54,7 @@ class MockAgentReply:
     def read_body(self) -> bytes:
         raise NotImplementedError
 
-    def events(self) -> Iterator[tuple[bytes, bytes]]:
+    def events(self) -> Iterator[list[Event]]:
         raise NotImplementedError
 
     def drain(self) -> None:
@@ -161,9 +162,9 @@ class MockResponseReply(MockAgentReply):
         yield "response.output_item.done", {"output_index": 0, "item": self._item(True)}
         yield "response.completed", {"response": self._response(True)}
 
-    def events(self) -> Iterator[tuple[bytes, bytes]]:
+    def events(self) -> Iterator[list[Event]]:
         for number, (name, body) in enumerate(self._bodies()):
-            yield _event(name, {"type": name, "sequence_number": number} | body)
+            yield [_event(name, {"type": name, "sequence_number": number} | body)]
 
 
 class MockMessageReply(MockAgentReply):
@@ -253,9 +254,9 @@ class MockMessageReply(MockAgentReply):
         }
         yield {"type": "message_stop"}
 
-    def events(self) -> Iterator[tuple[bytes, bytes]]:
+    def events(self) -> Iterator[list[Event]]:
         for body in self._bodies():
-            yield _event(body["type"], body)
+            yield [_event(body["type"], body)]
 
 
 class MockTokenCount(MockAgentReply):
@@ -266,7 +267,7 @@ class MockTokenCount(MockAgentReply):
     def read_body(self) -> bytes:
         return json.dumps({"input_tokens": self.tokens}).encode()
 
-    def events(self) -> Iterator[tuple[bytes, bytes]]:
+    def events(self) -> Iterator[list[Event]]:
         return iter(())
 
 
@@ -281,7 +282,7 @@ class MockJSON(MockAgentReply):
     def read_body(self) -> bytes:
         return json.dumps(self.body).encode()
 
-    def events(self) -> Iterator[tuple[bytes, bytes]]:
+    def events(self) -> Iterator[list[Event]]:
         return iter(())
 
 
