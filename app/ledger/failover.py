@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from .group_commit import GroupCommit
 from .spool import Spool
 from .writes import LedgerWrites
 
@@ -41,6 +42,8 @@ class SpoolingWriter:
         self._refusals = (dbapi.DataError, dbapi.IntegrityError)
         self._down_until = 0.0
         self._probe = threading.Lock()
+        # Live writes of concurrent calls share transactions; replayed ones go one by one.
+        self.group = GroupCommit(writes, self._refusals)
 
     @property
     def database_down(self) -> bool:
@@ -56,7 +59,7 @@ class SpoolingWriter:
                 return
             probing = True
         try:
-            self.writes.apply(op, values)
+            self.group.apply(op, values)
         except self._refusals as exc:
             self.set_aside(op, values, exc)
             self._failed()

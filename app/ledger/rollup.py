@@ -64,6 +64,7 @@ def _q(name: str) -> str:
 _KEYS = ("hour", *DIMENSIONS)
 _HOURLY = (*_KEYS, *COUNTERS, "cost_usd")
 _LATENCY = (*_KEYS, "bucket")
+_ADDED = _HOURLY[len(_KEYS) :]  # what a call adds to its hour's row
 
 
 def _add_hourly(insert: Any) -> Any:
@@ -87,18 +88,33 @@ class RollupSQL:
         latency: dict[str, Any] = {c: bindparam(c) for c in (*_LATENCY, "calls")}
         self.add_latency = db.compile(_add_latency(db.upsert(LATENCY).values(latency)))
 
-    def statements(self, row: dict[str, Any], sign: int = 1) -> Iterable[tuple[str, dict]]:
-        """(sql, params) adding the ended call `row` to the roll-up (`sign=-1`: taking it
-        out again, for a row that ends a second time)."""
-        values = contribution(row)
-        bucket = values.pop("bucket")
-        if sign != 1:
-            for name in (*COUNTERS, "cost_usd"):
-                values[name] = -values[name]
-        yield self.add, values
-        if bucket is not None:
-            keys = {k: values[k] for k in _KEYS}
-            yield self.add_latency, keys | {"bucket": bucket, "calls": sign}
+    def statements(
+        self, rolls: Iterable[tuple[dict[str, Any], int]]
+    ) -> Iterable[tuple[str, dict[str, Any]]]:
+        """(sql, params) adding the ended calls of `rolls` to the roll-up: each (row, sign),
+        sign -1 taking a call out again (a row that ends a second time). Calls of the same
+        roll-up row are added up into one upsert; the upserts come in key order, every
+        `usage_latency` row before any `usage_hourly` row, so that concurrent transactions
+        take their row locks in one order and cannot deadlock. That is also the order of
+        `end_and_roll_sql`: PostgreSQL runs a statement's data-modifying CTEs that the main
+        query does not read last one first."""
+        hourly: dict[tuple[Any, ...], dict[str, Any]] = {}
+        latency: dict[tuple[Any, ...], int] = {}
+        for row, sign in rolls:
+            values = contribution(row)
+            bucket = values.pop("bucket")
+            key = tuple(values[k] for k in _KEYS)
+            total = hourly.get(key)
+            if total is None:
+                hourly[key] = total = {k: values[k] for k in _KEYS} | dict.fromkeys(_ADDED, 0)
+            for name in _ADDED:
+                total[name] += sign * values[name]
+            if bucket is not None:
+                latency[(*key, bucket)] = latency.get((*key, bucket), 0) + sign
+        for key in sorted(latency):
+            yield self.add_latency, dict(zip(_LATENCY, key, strict=True)) | {"calls": latency[key]}
+        for key in sorted(hourly):
+            yield self.add, hourly[key]
 
 
 def end_and_roll_sql(update_open: Update) -> Select[Any]:

@@ -54,6 +54,7 @@ class Spool:
         (JSON lines, never replayed): for a person to look at, out of the replay's way."""
         record = {"op": op, "values": _encode(values)}
         path = self.dir / f"refused-{HOST}-{os.getpid()}.txt"
+        self.dir.mkdir(parents=True, exist_ok=True)  # a refusal may be the first thing kept
         with self._lock, open(path, "a", encoding="utf-8") as out:
             out.write(json.dumps(record, separators=(",", ":")) + "\n")
 
