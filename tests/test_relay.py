@@ -24,6 +24,22 @@ def test_json_chat_is_forwarded_and_answered_unchanged(client, auth, upstream):
     assert sent.headers["Authorization"] == f"Bearer {UPSTREAM_SECRET}"
 
 
+def test_the_request_sent_upstream_is_whole(client, auth, upstream):
+    # Prepared once per provider, sent at the transport adapter: what Session.request would
+    # have added is there (length, encodings, keep-alive), and no more.
+    resp = post_chat(client, auth, model="gpt-4o-mini", stream=True)
+    assert resp.status_code == 200
+    assert sse_events(resp.get_data())[-1] == "[DONE]"
+    sent = upstream.received[0]
+    body = json.dumps(sent.body)
+    assert int(sent.headers["Content-Length"]) > len(body) // 2
+    assert sent.headers["Accept"] == "text/event-stream"
+    assert sent.headers["Accept-Encoding"] == "gzip, deflate"
+    assert sent.headers["Connection"] == "keep-alive"
+    assert sent.headers["User-Agent"].startswith("switchboard/")
+    assert sent.headers["Content-Type"] == "application/json"
+
+
 def test_client_headers_are_not_forwarded(client, api_key, upstream):
     headers = {"Authorization": f"Bearer {api_key}", "X-Custom": "private", "Cookie": "a=b"}
     resp = post_chat(client, headers)
