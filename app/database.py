@@ -64,11 +64,8 @@ def make_engine(
     )
 
 
-def _sqlite_value(value: Any) -> Any:
-    # The format SQLAlchemy's SQLite DateTime type reads back.
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
+# The format SQLAlchemy's SQLite DateTime type reads back.
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class Transaction:
@@ -81,7 +78,11 @@ class Transaction:
     def run(self, sql: str, params: dict[str, Any]) -> int:
         """Execute a statement; returns its row count."""
         if self._sqlite:
-            params = {k: _sqlite_value(v) for k, v in params.items()}
+            # Inline, not a call per value: this runs for every column of every ledger write.
+            params = {
+                k: v.strftime(SQLITE_DATETIME) if isinstance(v, datetime) else v
+                for k, v in params.items()
+            }
         self._cursor.execute(sql, params)
         return int(self._cursor.rowcount)
 

@@ -45,7 +45,7 @@ class _Write:
         self.op = op
         self.values = values
         self.error: BaseException | None = WriteNotApplied("the write was not applied")
-        self.done = threading.Event()
+        self.done: threading.Event | None = None  # only a caller that waits needs one
         self.lead = False  # set when this write's caller is to lead the next transaction
 
 
@@ -69,8 +69,10 @@ class GroupCommit:
         with self._lock:
             self._queue.append(write)
             lead = not self._leading
+            if not lead:
+                write.done = threading.Event()
             self._leading = True
-        if not lead:
+        if write.done is not None:
             write.done.wait()
         if lead or write.lead:
             self._lead(write)
@@ -90,9 +92,9 @@ class GroupCommit:
                 else:
                     following.lead = True
             for write in batch:
-                if write is not own:
+                if write.done is not None and write is not own:
                     write.done.set()
-            if following is not None:
+            if following is not None and following.done is not None:
                 following.done.set()
 
     def _commit(self, batch: list[_Write]) -> None:
