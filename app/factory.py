@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from . import admin, gateway, openapi
+from . import environment as env
 from .access.budgets import Budgets
 from .access.keys import KeyStore
 from .access.limits import RateLimiter
@@ -30,7 +31,10 @@ from .relay.providers import build_transports
 from .relay.stored import StoredResponses
 from .services import Services
 
-UPSTREAM_POOL_SIZE = 256
+# Kept connections per provider and worker: as many as the worker's threads (the calls it
+# can make at once), so no connection in use is discarded when it comes back (1,000 open
+# streams on 2 workers of 256 each discarded hundreds, each with a warning).
+UPSTREAM_POOL_SIZE = env.whole_number(env.THREADS, 512)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

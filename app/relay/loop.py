@@ -275,8 +275,7 @@ class Relay:
         except UpstreamUnreachable as exc:
             failure = Failure("unreachable", str(exc))
         else:
-            data = first[0][1]
-            if fmt.failed_at_start(data):
+            if fmt.failed_at_start(data := first[0][1]):
                 failure = Failure("status", f"upstream error event: {snippet(data)}", 500)
         if failure is not None:
             reply.close()
