@@ -1,7 +1,7 @@
 """Chat messages in their everyday shapes, recognised without marshmallow.
 
 A long conversation is hundreds of messages, and marshmallow spends 15-45 µs on each
-(docs/performance.md, "Validation"). `plainly_valid()` is a plain check of the shapes almost
+(docs/performance.md, run K). `plainly_valid()` is a plain check of the shapes almost
 every message has: a role, string or text-part content, tool calls of strings. It only ever
 answers True for a message `chat_schema.MessageSchema` accepts; anything else (an image part,
 a wrong type, a broken role rule) is False, and the message goes to the schema, which stays the
