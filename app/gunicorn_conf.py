@@ -2,7 +2,8 @@
 gunicorn with `-c python:switchboard.gunicorn_conf`, and the top-level `gunicorn.conf.py` of a
 source checkout re-exports this module for `gunicorn -c gunicorn.conf.py wsgi:app`.
 
-Worker model: gthread. An open stream holds one thread (about 80 KB), not a process, and
+Worker model: gthread, as `gunicorn_worker.KeepAliveWorker` (client keep-alive, and no request
+ever waits for a thread). An open stream holds one thread (about 80 KB), not a process, and
 blocking libraries (requests, SQLAlchemy, psycopg, sqlite3) need no monkey-patching (see
 docs/deployment.md for why this and not gevent). Every value can be overridden by
 GUNICORN_CMD_ARGS or the command line.
@@ -51,12 +52,12 @@ logger_class = SwitchboardLogger
 
 bind = env.bind()
 workers = env.whole_number(env.WORKERS, 2)
-worker_class = "gthread"
+# gthread with client keep-alive that never holds more connections than threads, so no request
+# waits behind busy threads (app/gunicorn_worker.py says how).
+worker_class = "switchboard.gunicorn_worker.KeepAliveWorker"
 # Threads per worker bound the open streams per worker: 2 x 512 covers 1,000 streams.
 threads = env.whole_number(env.THREADS, 512)
-# No more connections than threads: gunicorn hands every accepted connection to the thread
-# pool, so any excess would wait silently behind busy threads (measured: streams waiting a
-# whole stream for their first byte). gunicorn then serves without keep-alive and warns so.
+# Connections, busy or idle, per worker: the worker lowers any higher value to the threads.
 worker_connections = threads
 # On gthread this is a heartbeat of the worker's main loop, never a limit on a long stream.
 timeout = 60

@@ -5,12 +5,13 @@ No keys, no validation, no ledger: parse the body, POST it to the upstream over 
 /v1 goes to the same path under BENCH_UPSTREAM (chat completions, Responses, Messages; a
 Messages call also gets `x-api-key` and `anthropic-version`, as Switchboard's `anthropic`
 providers send them). Run by
-bench/run.py under gunicorn gthread with Switchboard's own gunicorn settings (workers, threads,
-worker connections, keep-alive, timeout: read from `switchboard.gunicorn_conf` by
+bench/run.py under gunicorn with Switchboard's own gunicorn settings (worker class, workers,
+threads, worker connections, keep-alive, timeout: read from `switchboard.gunicorn_conf` by
 bench/servers.py), e.g. with the defaults:
 
-    BENCH_UPSTREAM=http://127.0.0.1:9100/v1 python -m gunicorn --pythonpath bench \
-        -w 2 -k gthread --threads 512 --worker-connections 512 passthrough:app
+    BENCH_UPSTREAM=http://127.0.0.1:9100/v1 python -m gunicorn --pythonpath bench -w 2 \
+        -k switchboard.gunicorn_worker.KeepAliveWorker --threads 512 --worker-connections 512 \
+        passthrough:app
 """
 
 from __future__ import annotations

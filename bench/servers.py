@@ -26,6 +26,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 WORKERS = gunicorn_conf.workers
 THREADS = gunicorn_conf.threads
 WORKER_CONNECTIONS = gunicorn_conf.worker_connections
+WORKER_CLASS = gunicorn_conf.worker_class
 KEEPALIVE = gunicorn_conf.keepalive
 TIMEOUT = gunicorn_conf.timeout
 
@@ -129,7 +130,7 @@ def start_fake(workdir: Path) -> Server:
 
 
 def start_passthrough(workdir: Path, upstream: str, gunicorn_args: str = "") -> Server:
-    """bench/passthrough.py under gunicorn gthread with Switchboard's defaults.
+    """bench/passthrough.py under gunicorn with Switchboard's defaults (its gthread worker class).
 
     `gunicorn_args` come after the defaults on the command line, so they override them
     (GUNICORN_CMD_ARGS would not: the command line wins over it).
@@ -147,7 +148,7 @@ def start_passthrough(workdir: Path, upstream: str, gunicorn_args: str = "") -> 
         "--workers",
         str(WORKERS),
         "--worker-class",
-        "gthread",
+        WORKER_CLASS,
         "--threads",
         str(THREADS),
         "--worker-connections",

@@ -41,6 +41,7 @@ ALLOWED: dict[str, set[str]] = {
     "openapi": CORE | {"capture", "gateway", "admin"},
     "__main__": {"cli"},
     "gunicorn_conf": {"ledger", "environment", "config", "logs", "metrics"},
+    "gunicorn_worker": set(),
     "__init__": {"factory"},
 } | {name: CORE for name in CORE}
 MAX_LINES = 400
