@@ -190,7 +190,8 @@ Events = tuple[list[bytes], list[bytes], list[bytes]]
 
 def _chat_events(model: str, n: int, include_usage: bool) -> Events:
     def ev(body: dict[str, Any]) -> bytes:
-        return _sse(json.dumps(body).encode())
+        # Compact, as OpenAI's own stream chunks are.
+        return _sse(json.dumps(body, separators=(",", ":")).encode())
 
     head = [ev(chunk(model, {"role": "assistant", "content": ""}, usage_null=include_usage))]
     pieces = [ev(chunk(model, {"content": f" w{i}"}, usage_null=include_usage)) for i in range(n)]

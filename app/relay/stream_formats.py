@@ -93,6 +93,44 @@ class StreamFormat:
         raise NotImplementedError
 
 
+# Keys a plain text chunk may hold only as null.
+_NULL_WHEN_PLAIN = (b'"usage"', b'"finish_reason"', b'"refusal"', b'"reasoning_content"')
+
+
+def plain_content_chars(data: bytes) -> int | None:
+    """The characters of a chat chunk's text deltas, read without parsing it, or None when
+    the chunk may carry more than text for `ChatStream.see` to read.
+
+    Most chunks of a stream are one text delta: `{"id":..,"choices":[{"index":0,"delta":
+    {"content":"text"},"finish_reason":null}]}`, `"usage":null` included when usage was
+    asked for. Such a chunk means PASS and only its text counts (for an estimate if no usage
+    comes). Without a backslash no string holds a quote, so each `"content":"` begins a text
+    value that ends at the next quote. Anything that could be an error, usage, a finish, a
+    tool call, reasoning or refusal text, and any escaped text, goes to the full reading
+    (tests/test_stream_formats.py holds the two readings to the same answer).
+    """
+    if not data.startswith(b"{") or b"\\" in data or b'"delta":{' not in data:
+        return None
+    if b'"content":"' not in data:
+        return None
+    if b'"error"' in data or b'"tool_calls"' in data:
+        return None
+    for key in _NULL_WHEN_PLAIN:
+        if data.count(key) != data.count(key + b":null"):
+            return None
+    chars = 0
+    start = data.find(b'"content":"')
+    while start != -1:
+        start += 11
+        end = data.find(b'"', start)
+        if end == -1:
+            return None
+        text = data[start:end]
+        chars += len(text) if text.isascii() else len(text.decode("utf-8", "replace"))
+        start = data.find(b'"content":"', end)
+    return chars
+
+
 class ChatStream(StreamFormat):
     """Chat completion chunks. With `strip_usage`, the usage chunk the relay asked for on the
     client's behalf is not relayed; with `assembly`, chunks are gathered for body capture."""
@@ -108,6 +146,9 @@ class ChatStream(StreamFormat):
     def see(self, data: bytes) -> Verdict:
         if data == b"[DONE]":
             return Verdict.END
+        if self.assembly is None and (chars := plain_content_chars(data)) is not None:
+            self.content_chars += chars
+            return Verdict.PASS
         event = parse_event(data)
         if event is None:
             return Verdict.PASS
