@@ -27,7 +27,7 @@ from .fields import (
 from .fields import (
     optional as _opt,
 )
-from .plain_messages import plainly_valid
+from .plain_messages import plain_request, plainly_valid
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -331,3 +331,11 @@ class ChatCompletionRequestSchema(OpenSchema):
                 )
         if "audio" in (data.get("modalities") or []) and data.get("audio") is None:
             raise ValidationError("audio is required when modalities include audio.", "audio")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.declared = frozenset(self.fields)
+
+    def plainly_valid(self, body: dict[str, Any]) -> bool:
+        """True only for a body this schema accepts, seen without it (`validation.check`)."""
+        return plain_request(body, self.declared)
