@@ -12,6 +12,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .times import utcnow
 
+# The largest value an Integer column holds everywhere: 32 bits in PostgreSQL. Limits a client
+# sets (a key's or team's rpm and tpm) are refused above it rather than failing the write.
+MAX_INTEGER = 2**31 - 1
+
 __all__ = ["utcnow"]  # the callable default of every timestamp column, re-exported for tests
 
 

@@ -32,6 +32,7 @@ from switchboard.config import Settings, parse_settings
 from switchboard.database import upgrade
 
 from tests.fake_upstream import FakeUpstream
+from tests.helpers import close_sdk_clients
 from tests.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,6 +270,13 @@ def _fake_upstream() -> Iterator[FakeUpstream]:
     fake = FakeUpstream().start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    """Closes the SDK clients the test opened (tests.helpers.openai_sdk, anthropic_sdk)."""
+    yield
+    close_sdk_clients()
 
 
 @pytest.fixture

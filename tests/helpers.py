@@ -1,9 +1,12 @@
-"""Shared test helpers: chat completions posted in-process or over HTTP, and SSE bodies read."""
+"""Shared test helpers: chat completions posted in-process or over HTTP, SSE bodies read, and
+the official SDKs' clients, closed when the test ends."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import anthropic
+import openai
 import requests
 from flask import Flask
 
@@ -34,3 +37,33 @@ def sse_events(body: bytes) -> list[str]:
     """The data fields of a streamed body's events, in order (LF or CRLF line ends)."""
     text = body.decode().replace("\r\n", "\n")
     return [e[len("data: ") :] for e in text.split("\n\n") if e.startswith("data: ")]
+
+
+# The SDK clients the running test opened; conftest closes them when it ends. Switchboard keeps
+# client connections alive, so an unclosed client's pooled sockets would otherwise be left to
+# the garbage collector (a ResourceWarning, an error in this suite, in whichever test follows).
+_SDK_CLIENTS: list[openai.OpenAI | anthropic.Anthropic] = []
+
+
+def openai_sdk(base_url: str, api_key: str, **options: Any) -> openai.OpenAI:
+    """The OpenAI SDK at `base_url` with `api_key`: no retries, a 30 s timeout unless `options`
+    say otherwise; closed at the end of the test."""
+    client = openai.OpenAI(
+        base_url=base_url, api_key=api_key, **({"max_retries": 0, "timeout": 30} | options)
+    )
+    _SDK_CLIENTS.append(client)
+    return client
+
+
+def anthropic_sdk(base_url: str, **options: Any) -> anthropic.Anthropic:
+    """The Anthropic SDK at `base_url` (`api_key=` or `auth_token=` in `options`): no retries,
+    a 30 s timeout unless `options` say otherwise; closed at the end of the test."""
+    client = anthropic.Anthropic(base_url=base_url, **({"max_retries": 0, "timeout": 30} | options))
+    _SDK_CLIENTS.append(client)
+    return client
+
+
+def close_sdk_clients() -> None:
+    """Closes every SDK client `openai_sdk` and `anthropic_sdk` opened."""
+    while _SDK_CLIENTS:
+        _SDK_CLIENTS.pop().close()

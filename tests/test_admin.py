@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskCliRunner
 
 from tests.conftest import ADMIN_KEY
-from tests.helpers import post_chat
+from tests.helpers import openai_sdk, post_chat
 
 
 def events(admin_client: Any, **query: str) -> list[dict[str, Any]]:
@@ -87,6 +87,9 @@ def test_create_key_returns_the_secret_once_and_it_works(admin_client, admin_app
         ({"name": "x", "models": "gpt-4o"}, "models"),
         ({"name": "x", "expires_at": "next week"}, "expires_at"),
         ({"name": "x", "admin": True}, "admin"),
+        # Rates are Integer columns, 32 bits in PostgreSQL: larger is refused, never a 500.
+        ({"name": "x", "rpm": 2**31}, "rpm"),
+        ({"name": "x", "tpm": 169981085788120846767751168}, "tpm"),
     ],
 )
 def test_create_key_validation(admin_client, body, param):
@@ -94,6 +97,19 @@ def test_create_key_validation(admin_client, body, param):
     assert resp.status_code == 400
     assert resp.get_json()["error"]["param"] == param
     assert events(admin_client) == []
+
+
+def test_the_largest_rate_is_stored_and_a_budget_beyond_a_float_refused(admin_client):
+    top = 2**31 - 1
+    created = admin_client.post("/admin/keys", json={"name": "top", "rpm": top, "tpm": top})
+    assert created.status_code == 201, created.get_json()
+    assert admin_client.get(f"/admin/keys/{created.get_json()['id']}").get_json()["rpm"] == top
+    # 1e400 parses as infinity: no JSON can carry it back out.
+    huge = admin_client.post("/admin/keys", data='{"name": "inf", "budget_usd": 1e400}',
+                             content_type="application/json")  # fmt: skip
+    assert huge.status_code == 400 and huge.get_json()["error"]["param"] == "budget_usd"
+    team = admin_client.post("/admin/teams", json={"name": "wide", "tpm": 2**40})
+    assert team.status_code == 400 and team.get_json()["error"]["param"] == "tpm"
 
 
 def test_duplicate_name_is_a_conflict(admin_client):
@@ -177,15 +193,15 @@ def test_admin_api_under_gunicorn_with_the_sdk(upstream, databases, tmp_path):
         databases.fresh("admin"),
         extra_env={"SWITCHBOARD_ADMIN_KEY": ADMIN_KEY},
     )
+    api = requests.Session()
     try:
-        api = requests.Session()
         base = srv.base_url + "/admin"
         assert api.get(base + "/keys", timeout=10).status_code == 401
         api.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
         created = api.post(base + "/keys", json={"name": "sdk-user"}, timeout=10)
         assert created.status_code == 201
         secret, key_id = created.json()["key"], created.json()["id"]
-        client = openai.OpenAI(api_key=secret, base_url=srv.base_url + "/v1", max_retries=0)
+        client = openai_sdk(srv.base_url + "/v1", secret)
         assert client.models.list().data
         assert api.delete(f"{base}/keys/{key_id}", timeout=10).json()["revoked"] is True
         time.sleep(2.2)  # the documented bound: 2 s of per-worker key cache
@@ -197,6 +213,7 @@ def test_admin_api_under_gunicorn_with_the_sdk(upstream, databases, tmp_path):
         assert actions == ["key.revoked", "key.created"]
         assert ADMIN_KEY not in srv.log() and secret not in srv.log()
     finally:
+        api.close()
         stop_server(srv)
 
 

@@ -27,7 +27,6 @@ from typing import Any
 
 import anthropic
 import httpx2
-import openai
 import pytest
 import requests
 from switchboard.ledger.usage import estimate_tokens
@@ -43,6 +42,7 @@ from tests.conftest import (
 )
 from tests.fake_formats import MESSAGES_USAGE, RESPONSES_USAGE, TEXT, anthropic_error
 from tests.fake_upstream import FakeUpstream
+from tests.helpers import anthropic_sdk, openai_sdk
 from tests.test_faults import worker_pids
 
 STREAMED = "Hello from the fake."  # the fake's three stream pieces, joined
@@ -358,12 +358,8 @@ class AgentStreams:
                      for i in range(CALLS)}  # fmt: skip
         self.results: dict[str, str] = {}  # request id -> how it ended
         self.pieces = dict.fromkeys(self.apis, 0)  # request id -> text pieces received
-        self.openai = openai.OpenAI(
-            base_url=server.base_url + "/v1", api_key=server.key, max_retries=0, timeout=30
-        )
-        self.anthropic = anthropic.Anthropic(
-            base_url=server.base_url, api_key=server.key, max_retries=0, timeout=30
-        )
+        self.openai = openai_sdk(server.base_url + "/v1", server.key)
+        self.anthropic = anthropic_sdk(server.base_url, api_key=server.key)
         self.threads = [threading.Thread(target=self._one, args=(rid,), daemon=True)
                         for rid in self.apis]  # fmt: skip
 

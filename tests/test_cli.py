@@ -118,6 +118,29 @@ def test_keys_create_json_and_duplicate_name(run_cli):
     assert again.exit_code != 0 and "already exists" in again.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("--rpm", "2147483648"), ("--tpm", "99999999999"), ("--budget-usd", "inf"),
+     ("--budget-usd", "nan")],
+)  # fmt: skip
+def test_keys_create_refuses_a_rate_beyond_32_bits_and_a_budget_that_is_not_finite(
+    run_cli, database_url, args
+):
+    result = run_cli("keys", "create", "--name", "too-big", *args)
+    assert result.exit_code == 2 and args[0] in result.output
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM api_keys")).scalar() == 0
+    engine.dispose()
+
+
+def test_keys_update_refuses_the_same(run_cli):
+    assert run_cli("keys", "create", "--name", "u").exit_code == 0
+    for args in (("--rpm", "2147483648"), ("--budget-usd", "inf")):
+        result = run_cli("keys", "update", "u", *args)
+        assert result.exit_code == 2 and args[0] in result.output
+
+
 def test_keys_revoke_by_name_and_unknown(run_cli):
     run_cli("keys", "create", "--name", "r")
     assert run_cli("keys", "revoke", "r").exit_code == 0

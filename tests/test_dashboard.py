@@ -21,6 +21,7 @@ from switchboard.ledger.usage import Usage
 from switchboard.tables import utcnow
 
 from tests.conftest import ADMIN_KEY, ROOT, read_calls, start_server, stop_server, wait_for
+from tests.helpers import openai_sdk
 
 COOKIE = "switchboard_dashboard"
 CHROMIUM = "/usr/bin/chromium"
@@ -501,10 +502,7 @@ def test_sign_in_and_see_the_chart_in_chromium(browser, upstream, databases, tmp
     try:
         created = srv.cli("keys", "create", "--name", "browser-key", "--user", "carol")
         assert created.returncode == 0, created.stderr
-        client = openai.OpenAI(
-            api_key=created.stdout.strip().splitlines()[-1], base_url=srv.base_url + "/v1",
-            max_retries=0, timeout=20,
-        )  # fmt: skip
+        client = openai_sdk(srv.base_url + "/v1", created.stdout.strip().splitlines()[-1])
         hello = [{"role": "user", "content": "Hello dashboard"}]
         for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "detailed"):
             client.chat.completions.create(model=model, messages=hello)

@@ -7,11 +7,10 @@ import base64
 import struct
 import uuid
 
-import openai
 import pytest
 
 from tests.conftest import only_row, read_calls
-from tests.helpers import bearer
+from tests.helpers import bearer, openai_sdk
 
 EMBEDDINGS = "/v1/embeddings"
 
@@ -30,7 +29,7 @@ def embed(client, auth, **body):
 
 
 def test_sdk_embeddings_through_gunicorn_get_a_row_with_tokens_and_cost(server, upstream):
-    client = openai.OpenAI(base_url=server.base_url + "/v1", api_key=server.key, max_retries=0)
+    client = openai_sdk(server.base_url + "/v1", server.key)
     mark = marker()
     raw = client.embeddings.with_raw_response.create(
         model="gpt-4o-mini", input=[f"first {mark}", "second"], encoding_format="float"
@@ -54,7 +53,7 @@ def test_sdk_embeddings_through_gunicorn_get_a_row_with_tokens_and_cost(server, 
 
 
 def test_sdk_default_base64_embeddings_of_the_mock_provider(server):
-    client = openai.OpenAI(base_url=server.base_url + "/v1", api_key=server.key, max_retries=0)
+    client = openai_sdk(server.base_url + "/v1", server.key)
     reply = client.embeddings.create(model="mock", input="the same text", dimensions=16)
     again = client.embeddings.create(model="mock", input="the same text", dimensions=16)
     vector = reply.data[0].embedding

@@ -28,6 +28,7 @@ from tests.conftest import (
     wait_for,
 )
 from tests.fake_upstream import FakeUpstream, error_body
+from tests.helpers import openai_sdk
 
 pytestmark = pytest.mark.integration
 STREAMS = 20
@@ -45,9 +46,7 @@ def own_server(
 
 
 def sdk(server: Server) -> openai.OpenAI:
-    return openai.OpenAI(
-        api_key=server.key, base_url=server.base_url + "/v1", max_retries=0, timeout=30
-    )
+    return openai_sdk(server.base_url + "/v1", server.key)
 
 
 def worker_pids(master: int) -> list[int]:

@@ -30,26 +30,13 @@ from tests.conftest import (
     stop_server,
     wait_for,
 )
-from tests.helpers import HELLO, bearer, post_chat_http
+from tests.helpers import HELLO, bearer, openai_sdk, post_chat_http
 
 pytestmark = pytest.mark.integration
-_CLIENTS: list[openai.OpenAI] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients():
-    """Closes the SDK clients a test opened."""
-    yield
-    while _CLIENTS:
-        _CLIENTS.pop().close()
 
 
 def sdk(server: Server, key: str | None = None, prefix: str = "/v1") -> openai.OpenAI:
-    client = openai.OpenAI(
-        api_key=key or server.key, base_url=server.base_url + prefix, max_retries=0, timeout=20
-    )
-    _CLIENTS.append(client)
-    return client
+    return openai_sdk(server.base_url + prefix, key or server.key, timeout=20)
 
 
 def rid() -> str:
@@ -360,8 +347,7 @@ def test_newcomer_demo_runs_on_sqlite_with_the_mock_provider(tmp_path):
         output = log_path.read_text()
         key = next(line.strip() for line in output.splitlines() if line.strip().startswith("sb-"))
         assert (tmp_path / "switchboard.db").exists()
-        client = openai.OpenAI(api_key=key, base_url=base + "/v1", max_retries=0, timeout=20)
-        _CLIENTS.append(client)
+        client = openai_sdk(base + "/v1", key, timeout=20)
         completion = client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello demo"}]
         )

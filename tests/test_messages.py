@@ -13,6 +13,7 @@ import requests
 
 from tests.conftest import UPSTREAM_SECRET, only_row, read_calls
 from tests.fake_formats import COUNTED_TOKENS, MESSAGES_USAGE
+from tests.helpers import anthropic_sdk
 
 MESSAGES = "/v1/messages"
 
@@ -22,9 +23,7 @@ def marker() -> str:
 
 
 def sdk(server, key: str | None = None, base: str = "") -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.base_url + base, api_key=key or server.key, max_retries=0, timeout=30
-    )
+    return anthropic_sdk(server.base_url + base, api_key=key or server.key)
 
 
 def say(text: str) -> list[dict]:
@@ -156,7 +155,7 @@ def test_every_base_url_serves_messages_recorded_without_its_alias(server, base)
 
 
 def test_bearer_auth_works_too(server):
-    client = anthropic.Anthropic(base_url=server.base_url, auth_token=server.key, max_retries=0)
+    client = anthropic_sdk(server.base_url, auth_token=server.key)
     reply = client.messages.create(model="mock", max_tokens=50, messages=say("bearer"))
     assert reply.content[0].text == "bearer"
 

@@ -101,6 +101,14 @@ def live(
 
 
 @pytest.fixture(scope="module")
+def live_session() -> Iterator[requests.Session]:
+    """One HTTP session for the live checks, closed with the module: its connections are kept
+    alive between cases."""
+    with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
 def live_schema(live: Server) -> Any:
     return schemathesis.openapi.from_url(live.base_url + "/openapi.json", timeout=10)
 
@@ -123,7 +131,9 @@ CHECKS = [
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
-def test_the_live_api_matches_its_document(case: Any, live: Server) -> None:
+def test_the_live_api_matches_its_document(
+    case: Any, live: Server, live_session: requests.Session
+) -> None:
     admin = case.operation.path.startswith("/admin")
     secret = ADMIN_KEY if admin else live.key
     headers = {"Authorization": f"Bearer {secret}"}
@@ -133,5 +143,5 @@ def test_the_live_api_matches_its_document(case: Any, live: Server) -> None:
     # the relay's own answers; the fake upstream answers every model it is sent.
     case.call_and_validate(
         base_url=live.base_url, headers=headers, checks=CHECKS, timeout=20,
-        session=requests.Session(),
+        session=live_session,
     )  # fmt: skip

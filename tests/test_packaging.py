@@ -14,10 +14,10 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import openai
 import pytest
 
 from tests.conftest import ROOT, USE_POSTGRES, answers, free_port, read_calls, wait_for
+from tests.helpers import openai_sdk
 
 pytestmark = [
     pytest.mark.integration,
@@ -127,7 +127,7 @@ def test_upgrade_create_a_key_and_serve_from_an_empty_directory(installed, host)
         assert wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=30), (
             log_path.read_text(errors="replace")
         )
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=secret)
+        client = openai_sdk(f"http://127.0.0.1:{port}/v1", secret)
         reply = client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "packaged hello"}]
         )

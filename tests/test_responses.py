@@ -13,7 +13,7 @@ from switchboard.relay.providers.azure import AzureClient
 
 from tests.conftest import only_row, read_calls
 from tests.fake_formats import RESPONSES_USAGE
-from tests.helpers import bearer
+from tests.helpers import bearer, openai_sdk
 
 RESPONSES = "/v1/responses"
 
@@ -23,9 +23,7 @@ def marker() -> str:
 
 
 def sdk(server, key: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=server.base_url + "/v1", api_key=key or server.key, max_retries=0, timeout=30
-    )
+    return openai_sdk(server.base_url + "/v1", key or server.key)
 
 
 def post(client, auth, **body):
@@ -161,8 +159,7 @@ def test_the_mock_provider_answers_json_streams_and_retrieve(server):
 
 
 def test_openai_alias_is_recorded_without_it(server):
-    client = openai.OpenAI(base_url=server.base_url + "/openai/v1", api_key=server.key,
-                           max_retries=0)  # fmt: skip
+    client = openai_sdk(server.base_url + "/openai/v1", server.key)
     raw = client.responses.with_raw_response.create(model="mock", input="alias")
     assert row_of(server, raw.headers["x-request-id"])["endpoint"] == RESPONSES
 

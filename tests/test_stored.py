@@ -30,7 +30,7 @@ from tests.conftest import (
     stop_server,
     wait_for,
 )
-from tests.helpers import HELLO, bearer, post_chat
+from tests.helpers import HELLO, bearer, openai_sdk, post_chat
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +38,6 @@ CAPTURED_KEY = "always-captured"
 CAPTURED_MODEL = "gpt-4.1"
 CUSTOM_PATTERN = r"ACME-\d{6}"
 PROVIDER_SECRET = "sk-proj-abcdefghijklmnopqrstuvwx"
-
-_CLIENTS: list[openai.OpenAI] = []
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +61,6 @@ def capture_server(_fake_upstream, databases, tmp_path_factory) -> Iterator[Serv
     stop_server(srv)
 
 
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    """Closes the SDK clients a test opened."""
-    yield
-    while _CLIENTS:
-        _CLIENTS.pop().close()
-
-
 def new_key(server: Server, name: str | None = None) -> str:
     """A new key's secret, made through the admin API."""
     resp = requests.post(
@@ -85,14 +75,7 @@ def new_key(server: Server, name: str | None = None) -> str:
 
 def sdk(server: Server, key: str | None = None, prefix: str = "/v1") -> openai.OpenAI:
     """An SDK client with a new key (or `key`)."""
-    client = openai.OpenAI(
-        api_key=key or new_key(server),
-        base_url=server.base_url + prefix,
-        max_retries=0,
-        timeout=20,
-    )
-    _CLIENTS.append(client)
-    return client
+    return openai_sdk(server.base_url + prefix, key or new_key(server), timeout=20)
 
 
 def user(text_: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from ..access.budgets import PERIODS
 from ..errors import BadArgument
 from ..gateway.fields import StrictInteger, StrictNumber, StrictString
 from ..reports import FORMATS, GROUPS
+from ..tables import MAX_INTEGER
 from ..times import parse_expiry
 
 REPORT_FORMATS = ("json", *[f for f in FORMATS if f != "json"])
@@ -26,8 +27,8 @@ class KeyUpdateRequestSchema(Schema):
     user = StrictString(allow_none=True, validate=validate.Length(max=200))
     team = StrictString(allow_none=True, validate=validate.Length(max=200))
     models = fields.List(StrictString(validate=validate.Length(min=1)), allow_none=True)
-    rpm = StrictInteger(allow_none=True, validate=validate.Range(min=1))
-    tpm = StrictInteger(allow_none=True, validate=validate.Range(min=1))
+    rpm = StrictInteger(allow_none=True, validate=validate.Range(min=1, max=MAX_INTEGER))
+    tpm = StrictInteger(allow_none=True, validate=validate.Range(min=1, max=MAX_INTEGER))
     budget_usd = StrictNumber(allow_none=True, validate=validate.Range(min=0))
     budget_period = StrictString(allow_none=True, validate=validate.OneOf(PERIODS))
     expires_at = StrictString(allow_none=True)
@@ -54,8 +55,8 @@ class TeamUpdateRequestSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    rpm = StrictInteger(allow_none=True, validate=validate.Range(min=1))
-    tpm = StrictInteger(allow_none=True, validate=validate.Range(min=1))
+    rpm = StrictInteger(allow_none=True, validate=validate.Range(min=1, max=MAX_INTEGER))
+    tpm = StrictInteger(allow_none=True, validate=validate.Range(min=1, max=MAX_INTEGER))
     budget_usd = StrictNumber(allow_none=True, validate=validate.Range(min=0))
     budget_period = StrictString(allow_none=True, validate=validate.OneOf(PERIODS))
 

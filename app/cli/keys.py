@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..access.events import cli_actor, list_events
 from ..access.keys import KeyError_
 from ..errors import BadArgument
 from ..services import services
+from ..tables import MAX_INTEGER
 from ..times import parse_expiry
 
 
@@ -55,14 +57,23 @@ def _date(value: str | None) -> datetime | None:
         ) from exc
 
 
+def _finite(ctx: Any, param: Any, value: float | None) -> float | None:
+    """A click callback: refuses `inf` and `nan`, which float() takes and no budget is."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter("a finite number")
+    return value
+
+
 @keys.command("create")
 @click.option("--name", required=True, help="Unique name of the key.")
 @click.option("--user", help="The person the key belongs to.")
 @click.option("--team", help="The team the key belongs to.")
 @click.option("--models", help="Comma-separated models the key may use (default: all).")
-@click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute.")
-@click.option("--tpm", type=click.IntRange(min=1), help="Tokens per minute.")
-@click.option("--budget-usd", type=click.FloatRange(min=0), help="Spending limit in USD.")
+@click.option("--rpm", type=click.IntRange(min=1, max=MAX_INTEGER), help="Requests per minute.")
+@click.option("--tpm", type=click.IntRange(min=1, max=MAX_INTEGER), help="Tokens per minute.")
+@click.option(
+    "--budget-usd", type=click.FloatRange(min=0), callback=_finite, help="Spending limit in USD."
+)
 @click.option("--budget-period", type=click.Choice(PERIODS), help="Reset the budget (UTC).")
 @click.option("--expires", help="Expiry: YYYY-MM-DD (UTC midnight) or an ISO 8601 time.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object with `key`.")
@@ -120,7 +131,8 @@ def keys_revoke(name_or_id: str) -> None:
 
 
 def _limit(kind: type, low: float) -> Any:
-    """A click converter: a number >= `low`, or `none` to clear the limit."""
+    """A click converter: a finite number >= `low` (an integer at most MAX_INTEGER), or `none`
+    to clear the limit."""
 
     def convert(ctx: Any, param: Any, value: str | None) -> Any:
         if value is None:
@@ -133,6 +145,8 @@ def _limit(kind: type, low: float) -> Any:
             raise click.BadParameter("a number, or 'none' to clear") from exc
         if number < low:
             raise click.BadParameter(f"at least {low:g}, or 'none' to clear")
+        if not math.isfinite(number) or (kind is int and number > MAX_INTEGER):
+            raise click.BadParameter(f"at most {MAX_INTEGER} for a rate, finite for a budget")
         return number
 
     return convert

@@ -6,6 +6,7 @@ what the client sent, so these accept exactly the JSON types the OpenAI API acce
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields
@@ -38,8 +39,17 @@ class JSONTypeField(fields.Field):
 
 
 class StrictNumber(JSONTypeField):
+    """A JSON number. A literal too large for a float (`1e400`) is parsed as infinity, which
+    no JSON can carry onward: it is refused like a wrong type."""
+
     json_types = (int, float)
     default_error_messages = {"invalid": "Expected a number."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.make_error("invalid")
+        return value
 
 
 class StrictInteger(JSONTypeField):
