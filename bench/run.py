@@ -4,13 +4,18 @@
     python bench/run.py --quick    # about 2 minutes
 
 Run by hand, never in CI. Everything runs on 127.0.0.1: one fast fake upstream
-(bench/fake_upstream.py), and three targets in front of it:
+(bench/fake_upstream.py), and three targets in front of it (a fourth with --litellm):
 
 - direct: the load generator talks to the fake upstream itself;
 - passthrough: bench/passthrough.py, a bare Flask + requests relay under gunicorn gthread with
   Switchboard's default workers and threads: the ceiling of this stack;
 - switchboard: `python -m switchboard serve` with gunicorn.conf.py's defaults, a fresh SQLite
-  database (`db upgrade`), a key (`keys create`), the ledger on.
+  database (`db upgrade`; or --database-url, e.g. PostgreSQL), a key (`keys create`), the
+  ledger on;
+- litellm (only when asked for: --litellm, or in --targets): LiteLLM's proxy
+  (bench/litellm_target.py: a pinned release, installed in bench/.venv-litellm on first use)
+  with 2 uvicorn workers, no database and no master key. It is measured in the matrix like
+  the others, not in the open-streams test.
 
 Writes results.json and results.md to --out (default bench/results/) and prints the tables.
 """
@@ -24,7 +29,6 @@ import os
 import platform
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -35,12 +39,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine, text
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import litellm_target  # noqa: E402
 import loadgen  # noqa: E402
 import servers  # noqa: E402
 
 TARGETS = ("direct", "passthrough", "switchboard")
+# Also accepted in --targets, never run by default: it is another project, installed on demand.
+OPTIONAL_TARGETS = ("litellm",)
+LITELLM_WORKERS = 2
 LATENCIES = (0, 50)
 CONCURRENCY = (1, 16, 64)
 WORKLOADS = ("json", "stream")
@@ -319,6 +329,19 @@ def targets_summary(results: dict[str, Any]) -> list[str]:
                     f" ms) | {sb['rps']:.0f} / {pt['rps']:.0f} req/s = {ratio:.0f}% | "
                     f"{'yes' if ratio >= 60 else 'NO'} |"
                 )
+    for workload in WORKLOADS:
+        for latency in LATENCIES:
+            sb, lt = (
+                cell("switchboard", workload, latency, 64),
+                cell("litellm", workload, latency, 64),
+            )
+            if sb and lt and lt["rps"]:
+                times = sb["rps"] / lt["rps"]
+                out.append(
+                    f"| throughput >= 5x LiteLLM at c=64 ({workload}, {latency} ms) | "
+                    f"{sb['rps']:.0f} / {lt['rps']:.0f} req/s = {times:.2f}x | "
+                    f"{'yes' if times >= 5 else 'NO'} |"
+                )
     streams = results.get("streams", {}).get("switchboard")
     if streams:
         good = streams["errors"] == 0 and streams["completed"] == streams["streams"]
@@ -337,6 +360,34 @@ def targets_summary(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def litellm_table(cells: dict[str, Any]) -> list[str]:
+    """Switchboard against LiteLLM at c=64, where the relays' own cost decides the throughput
+    (nothing when either was not measured)."""
+    c = max(CONCURRENCY)
+    rows = []
+    for workload in WORKLOADS:
+        for latency in LATENCIES:
+            sb = cells.get(f"switchboard/{workload}/{latency}/{c}")
+            lt = cells.get(f"litellm/{workload}/{latency}/{c}")
+            if not sb or not lt:
+                continue
+            ratio = f"{sb['rps'] / lt['rps']:.2f}x" if lt["rps"] else "-"
+            rows.append(
+                f"| {workload} | {latency} | {f(sb['rps'], 0)} | {f(lt['rps'], 0)} | {ratio} | "
+                f"{f(sb['server_cpu_ms_per_req'], 2)} | {f(lt['server_cpu_ms_per_req'], 2)} | "
+                f"{sb['errors']} / {lt['errors']} |"
+            )
+    if not rows:
+        return []
+    return [
+        f"\n### Switchboard vs LiteLLM at c={c}\n",
+        "| workload | upstream ms | Switchboard req/s | LiteLLM req/s | Switchboard / LiteLLM "
+        "| Switchboard CPU ms/req | LiteLLM CPU ms/req | errors (Switchboard / LiteLLM) |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def render(results: dict[str, Any]) -> str:
     out = [
         "## Results",
@@ -344,7 +395,14 @@ def render(results: dict[str, Any]) -> str:
         f"Run: {results['started']}, commit {results.get('code')}, mode "
         f"{results['mode']}, {results['settings']}",
     ]
+    if results.get("litellm"):
+        lt = results["litellm"]
+        out.append(
+            f"\nLiteLLM {lt['version']}: {lt['workers']} uvicorn workers, no database, "
+            "no master key."
+        )
     out += matrix_tables(results["cells"], results["targets"])
+    out += litellm_table(results["cells"])
     out += [
         "\n### Resident memory of the server process tree (MB)\n",
         "| target | processes | idle RSS | idle RSS per process | idle PSS | after load RSS "
@@ -437,12 +495,20 @@ def code_version() -> str:
     return head + (" with local changes to app/" if dirty.strip() else "")
 
 
-def ledger_rows(db: str) -> list[tuple[str, int, int]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(
-            "SELECT outcome, stream, count(*) FROM calls "
-            "GROUP BY outcome, stream ORDER BY outcome, stream"
-        ).fetchall()
+def ledger_rows(url: str) -> list[tuple[str, int, int]]:
+    """The ledger's rows counted by outcome and stream, on the run's database (`url`)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT outcome, stream, count(*) FROM calls "
+                    "GROUP BY outcome, stream ORDER BY outcome, stream"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return [(outcome, int(stream), count) for outcome, stream, count in rows]
 
 
 def log_warnings(server: servers.Server) -> int:
@@ -473,7 +539,18 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=float, help="seconds of warm-up per cell (1; quick 0.5)")
     p.add_argument("--measure", type=float, help="seconds measured per cell (5; quick 1.5)")
     p.add_argument("--chunks", type=int, default=20, help="content chunks per stream (20)")
-    p.add_argument("--targets", default=",".join(TARGETS), help="comma-separated targets")
+    p.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"comma-separated targets, of {', '.join(TARGETS + OPTIONAL_TARGETS)} "
+        f"(default {','.join(TARGETS)})",
+    )
+    p.add_argument(
+        "--litellm",
+        action="store_true",
+        help=f"add LiteLLM's proxy ({litellm_target.LITELLM}) to the targets; the first run "
+        f"installs it in {litellm_target.VENV.relative_to(servers.ROOT)}/ (about a minute)",
+    )
     p.add_argument("--streams", type=int, default=1000, help="concurrent open streams (1000)")
     p.add_argument("--stream-chunks", type=int, default=10, help="chunks of a slow stream (10)")
     p.add_argument("--stream-gap-ms", type=int, default=1000, help="gap between them (1000)")
@@ -484,6 +561,11 @@ def parse_args() -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="also run the open-streams test on the pass-through (default: full run)",
+    )
+    p.add_argument(
+        "--database-url",
+        help="Switchboard's ledger on this (empty) database, e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:55441/bench (default: a fresh SQLite file)",
     )
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, db)")
@@ -498,6 +580,14 @@ def main() -> int:
         args.streams_passthrough if args.streams_passthrough is not None else not args.quick
     )
     targets = [t for t in args.targets.split(",") if t]
+    if args.litellm and "litellm" not in targets:
+        targets.append("litellm")
+    unknown = [t for t in targets if t not in TARGETS + OPTIONAL_TARGETS]
+    if unknown:
+        print(f"unknown targets: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    if "litellm" in targets:  # before any server starts: the first time, this installs it
+        litellm_target.ensure_venv()
     servers.raise_nofile()
     # Ctrl-C and SIGTERM both end in the `finally` below, which stops every server.
     # (SIGINT explicitly too: a shell starting this in the background ignores it by default.)
@@ -513,22 +603,34 @@ def main() -> int:
         "code": code_version(),
         "mode": "quick" if args.quick else "full",
         "settings": f"{warmup:g} s warm-up + {measure:g} s measured per cell, "
-        f"{args.chunks} content chunks per stream",
+        f"{args.chunks} content chunks per stream, the ledger on "
+        f"{(args.database_url or 'sqlite').split(':', 1)[0].split('+', 1)[0]}",
         "targets": targets,
         "cells": {},
         "memory": {},
         "streams": {},
     }
+    if "litellm" in targets:
+        results["litellm"] = {"version": litellm_target.LITELLM, "workers": LITELLM_WORKERS}
     try:
         print(f"work directory {workdir}", flush=True)
         fake = started["direct"] = servers.start_fake(workdir)
         upstream = f"http://127.0.0.1:{fake.port}/v1"
         if "passthrough" in targets:
             started["passthrough"] = servers.start_passthrough(workdir, upstream)
+        models = [model_name(d, args.chunks) for d in LATENCIES]
+        models.append(model_name(0, args.stream_chunks, args.stream_gap_ms))
         if "switchboard" in targets:
-            models = [model_name(d, args.chunks) for d in LATENCIES]
-            models.append(model_name(0, args.stream_chunks, args.stream_gap_ms))
-            started["switchboard"] = servers.start_switchboard(workdir, upstream, models)
+            started["switchboard"] = servers.start_switchboard(
+                workdir, upstream, models, database_url=args.database_url
+            )
+        if "litellm" in targets:
+            print("starting LiteLLM ...", flush=True)
+            started["litellm"] = litellm_target.start_litellm(
+                workdir, upstream, models, workers=LITELLM_WORKERS
+            )
+        # Switchboard's key for every target: the others accept any bearer (LiteLLM has no
+        # master key here).
         key = started["switchboard"].extra["key"] if "switchboard" in started else "none"
         time.sleep(3)
         for name in targets:

@@ -186,8 +186,10 @@ def start_switchboard(
     variant: str | None = None,
     gunicorn_args: str = "",
     anthropic: bool = False,
+    database_url: str | None = None,
 ) -> Server:
-    """Fresh SQLite database, migrated; a key; `python -m switchboard serve` with the defaults.
+    """Fresh SQLite database (or `database_url`, e.g. an empty PostgreSQL database), migrated;
+    a key; `python -m switchboard serve` with the defaults.
 
     `workers` overrides gunicorn.conf.py's, `gunicorn_args` are added to GUNICORN_CMD_ARGS; a
     `variant` (bench/variant_app.py) runs the same gunicorn command `serve` runs, with
@@ -196,10 +198,11 @@ def start_switchboard(
     /v1/messages uses; chat completions and responses keep to the `openai` one.
     """
     db_path = workdir / "switchboard.db"
+    url = database_url or f"sqlite:///{db_path}"
     config = workdir / "switchboard.toml"
     lines = [
         "[database]",
-        f'url = "sqlite:///{db_path}"',
+        f'url = "{url}"',
         "",
         "[[providers]]",
         'name = "fake"',
@@ -259,7 +262,7 @@ def start_switchboard(
         at = len(argv) - 1 if variant is not None else len(argv)
         argv[at:at] = ["--workers", str(workers)]
     server = start("switchboard", argv, env, workdir, port)
-    server.extra = {"key": key, "db": str(db_path)}
+    server.extra = {"key": key, "db": url}
     return server
 
 
