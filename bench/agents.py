@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -130,17 +131,24 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def ledger_summary(db: str) -> list[tuple[Any, ...]]:
-    """Switchboard's ledger after the run: calls per endpoint, provider and outcome, with their
-    tokens and where the usage came from; then the response ids remembered (affinity)."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT endpoint, provider, outcome, usage_source, count(*), sum(prompt_tokens), "
-            "sum(completion_tokens) FROM calls GROUP BY endpoint, provider, outcome, "
-            "usage_source ORDER BY endpoint"
-        ).fetchall()
-        routes = conn.execute("SELECT count(*) FROM response_routes").fetchone()[0]
-    return [*rows, ("response ids remembered", routes)]
+def ledger_summary(url: str) -> list[tuple[Any, ...]]:
+    """Switchboard's ledger after the run (its database `url`): calls per endpoint, provider
+    and outcome, with their tokens and where the usage came from; then the response ids
+    remembered (affinity)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT endpoint, provider, outcome, usage_source, count(*), "
+                    "sum(prompt_tokens), sum(completion_tokens) FROM calls GROUP BY endpoint, "
+                    "provider, outcome, usage_source ORDER BY endpoint"
+                )
+            ).all()
+            routes = conn.execute(text("SELECT count(*) FROM response_routes")).scalar()
+    finally:
+        engine.dispose()
+    return [*(tuple(row) for row in rows), ("response ids remembered", routes)]
 
 
 def ms_pair(a: float, b: float) -> str:

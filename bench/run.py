@@ -309,12 +309,22 @@ def targets_summary(results: dict[str, Any]) -> list[str]:
         for latency in LATENCIES:
             sb, d = cell("switchboard", workload, latency, 1), cell("direct", workload, latency, 1)
             pt = cell("passthrough", workload, latency, 1)
-            if sb and d:
-                added = sb[field] - d[field]
-                ref = f" (pass-through {pt[field] - d[field]:+.2f} ms)" if pt else ""
+            if sb and d and pt:
+                added, bare = sb[field] - d[field], pt[field] - d[field]
                 out.append(
-                    f"| added p50 <= 1.5 ms at c=1 ({label}, {latency} ms upstream) | "
-                    f"{added:+.2f} ms{ref} | {'yes' if added <= 1.5 else 'NO'} |"
+                    f"| added p50 <= pass-through's + 0.5 ms at c=1 ({label}, {latency} ms "
+                    f"upstream) | {added:+.2f} ms (pass-through {bare:+.2f} ms) | "
+                    f"{'yes' if added <= bare + 0.5 else 'NO'} |"
+                )
+    for workload in WORKLOADS:
+        for c in (1, 64):
+            sb, pt = cell("switchboard", workload, 0, c), cell("passthrough", workload, 0, c)
+            if sb and pt and pt["server_cpu_ms_per_req"]:
+                times = sb["server_cpu_ms_per_req"] / pt["server_cpu_ms_per_req"]
+                out.append(
+                    f"| CPU per call <= 1.25x pass-through ({workload}, c={c}) | "
+                    f"{sb['server_cpu_ms_per_req']:.2f} / {pt['server_cpu_ms_per_req']:.2f} ms"
+                    f" = {times:.2f}x | {'yes' if times <= 1.25 else 'NO'} |"
                 )
     for workload in WORKLOADS:
         for latency in LATENCIES:
@@ -325,9 +335,9 @@ def targets_summary(results: dict[str, Any]) -> list[str]:
             if sb and pt and pt["rps"]:
                 ratio = sb["rps"] / pt["rps"] * 100
                 out.append(
-                    f"| throughput >= 60% of pass-through at c=64 ({workload}, {latency}"
+                    f"| throughput >= 80% of pass-through at c=64 ({workload}, {latency}"
                     f" ms) | {sb['rps']:.0f} / {pt['rps']:.0f} req/s = {ratio:.0f}% | "
-                    f"{'yes' if ratio >= 60 else 'NO'} |"
+                    f"{'yes' if ratio >= 80 else 'NO'} |"
                 )
     for workload in WORKLOADS:
         for latency in LATENCIES:
@@ -350,6 +360,19 @@ def targets_summary(results: dict[str, Any]) -> list[str]:
             f"{streams['completed']} completed, {streams['errors']} errors, "
             f"{streams['most_open_at_once']} open at once | {'yes' if good else 'NO'} |"
         )
+        waits = streams["first_over_1s"]
+        out.append(
+            f"| no open stream waits over 1 s for its first chunk | {waits} waited | "
+            f"{'yes' if waits == 0 else 'NO'} |"
+        )
+        bare = results.get("streams", {}).get("passthrough")
+        if bare and bare["first_p99_ms"]:
+            times = streams["first_p99_ms"] / bare["first_p99_ms"]
+            out.append(
+                f"| open streams' first chunk p99 <= 1.2x pass-through | "
+                f"{streams['first_p99_ms']:.0f} / {bare['first_p99_ms']:.0f} ms = {times:.1f}x"
+                f" | {'yes' if times <= 1.2 else 'NO'} |"
+            )
     idle = results.get("memory", {}).get("switchboard", {}).get("idle")
     if idle:
         out.append(
