@@ -36,8 +36,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen  # noqa: E402
@@ -50,6 +48,7 @@ from run import (  # noqa: E402
     machine,
     measure_cell,
     model_name,
+    query,
     request_body,
     signed,
     stop_all,
@@ -135,20 +134,14 @@ def ledger_summary(url: str) -> list[tuple[Any, ...]]:
     """Switchboard's ledger after the run (its database `url`): calls per endpoint, provider
     and outcome, with their tokens and where the usage came from; then the response ids
     remembered (affinity)."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT endpoint, provider, outcome, usage_source, count(*), "
-                    "sum(prompt_tokens), sum(completion_tokens) FROM calls GROUP BY endpoint, "
-                    "provider, outcome, usage_source ORDER BY endpoint"
-                )
-            ).all()
-            routes = conn.execute(text("SELECT count(*) FROM response_routes")).scalar()
-    finally:
-        engine.dispose()
-    return [*(tuple(row) for row in rows), ("response ids remembered", routes)]
+    rows, [(routes,)] = query(
+        url,
+        "SELECT endpoint, provider, outcome, usage_source, count(*), sum(prompt_tokens), "
+        "sum(completion_tokens) FROM calls GROUP BY endpoint, provider, outcome, "
+        "usage_source ORDER BY endpoint",
+        "SELECT count(*) FROM response_routes",
+    )
+    return [*rows, ("response ids remembered", routes)]
 
 
 def ms_pair(a: float, b: float) -> str:

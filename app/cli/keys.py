@@ -145,8 +145,10 @@ def _limit(kind: type, low: float) -> Any:
             raise click.BadParameter("a number, or 'none' to clear") from exc
         if number < low:
             raise click.BadParameter(f"at least {low:g}, or 'none' to clear")
-        if not math.isfinite(number) or (kind is int and number > MAX_INTEGER):
-            raise click.BadParameter(f"at most {MAX_INTEGER} for a rate, finite for a budget")
+        if kind is int and number > MAX_INTEGER:
+            raise click.BadParameter(f"at most {MAX_INTEGER}, or 'none' to clear")
+        if not math.isfinite(number):  # float("inf"), float("nan")
+            raise click.BadParameter("a finite number, or 'none' to clear")
         return number
 
     return convert
