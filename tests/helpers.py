@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
+import httpx2
 import openai
 import requests
 from flask import Flask
@@ -45,9 +46,17 @@ def sse_events(body: bytes) -> list[str]:
 _SDK_CLIENTS: list[openai.OpenAI | anthropic.Anthropic] = []
 
 
-def openai_sdk(base_url: str, api_key: str, **options: Any) -> openai.OpenAI:
+def openai_sdk(
+    base_url: str, api_key: str, *, spread: bool = False, **options: Any
+) -> openai.OpenAI:
     """The OpenAI SDK at `base_url` with `api_key`: no retries, a 30 s timeout unless `options`
-    say otherwise; closed at the end of the test."""
+    say otherwise; closed at the end of the test. With `spread`, every call opens a connection
+    of its own, which any of the server's workers may accept: on one kept-alive connection,
+    every call goes to the same worker."""
+    if spread:
+        options["http_client"] = openai.DefaultHttpxClient(
+            limits=httpx2.Limits(max_keepalive_connections=0)
+        )
     client = openai.OpenAI(
         base_url=base_url, api_key=api_key, **({"max_retries": 0, "timeout": 30} | options)
     )

@@ -201,7 +201,7 @@ def test_admin_api_under_gunicorn_with_the_sdk(upstream, databases, tmp_path):
         created = api.post(base + "/keys", json={"name": "sdk-user"}, timeout=10)
         assert created.status_code == 201
         secret, key_id = created.json()["key"], created.json()["id"]
-        client = openai_sdk(srv.base_url + "/v1", secret)
+        client = openai_sdk(srv.base_url + "/v1", secret, spread=True)
         assert client.models.list().data
         assert api.delete(f"{base}/keys/{key_id}", timeout=10).json()["revoked"] is True
         time.sleep(2.2)  # the documented bound: 2 s of per-worker key cache

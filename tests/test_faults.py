@@ -6,6 +6,7 @@ the upstream saw. Every server here is the test's own (signals and outages distu
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -203,20 +204,42 @@ def unfinished(rows: list[dict[str, Any]], sent: list[str], srv: Any) -> str:
     return f"missing {missing}; in progress {still_open}; log:\n{srv.log()[-3000:]}"
 
 
+def serving_processes(srv: Server, prefix: str) -> set[int]:
+    """The worker processes whose access lines (JSON logs) name a request id with `prefix`."""
+    found = set()
+    for line in srv.log().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # gunicorn's own lines, and any text line
+        request_id = (entry.get("call") or {}).get("request_id") or ""
+        if request_id.startswith(prefix):
+            found.add(entry["process"])
+    return found
+
+
 def test_database_outage_mid_load_loses_no_row(upstream, databases, tmp_path):
     database_url = databases.fresh("outage")
     outage = Outage(database_url)
-    srv = start_server(tmp_path, upstream.base_url, outage.url)
+    # JSON logs: each access line names the worker process that served the call.
+    srv = start_server(
+        tmp_path, upstream.base_url, outage.url, sections={"logging": {"format": "json"}}
+    )
     try:
         srv.key = srv.create_key("--name", "outage")
         client = sdk(srv)
         tag = uuid.uuid4().hex[:8]
-        for i in range(8):  # both workers learn the key
-            client.chat.completions.create(
+        warm = openai_sdk(srv.base_url + "/v1", srv.key, spread=True)
+        for i in range(40):  # until both workers have served a call, and so know the key
+            warm.chat.completions.create(
                 model="gpt-4o-mini",
                 messages=[{"role": "user", "content": "warm"}],
                 extra_headers={"X-Request-Id": f"w-{tag}-{i}"},
             )
+            if len(serving_processes(srv, f"w-{tag}-")) == 2:
+                break
+        else:
+            pytest.fail(f"40 calls on new connections all went to one worker:\n{srv.log()}")
         statuses: dict[str, int] = {}
 
         def load(worker: int) -> None:

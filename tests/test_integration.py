@@ -273,7 +273,7 @@ def test_upstream_key_is_never_exposed(server):
 def test_revoked_key_is_refused_within_the_cache_bound(server):
     name = f"revoke-{rid()}"
     key = server.create_key("--name", name)
-    client = sdk(server, key)
+    client = openai_sdk(server.base_url + "/v1", key, timeout=20, spread=True)  # both workers
     assert client.models.list().data
     revoked = server.cli("keys", "revoke", name)
     assert revoked.returncode == 0, revoked.stderr
